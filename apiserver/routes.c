@@ -1,0 +1,14 @@
+/* Every route the apiserver serves: one line each. A route's meaning never
+ * changes once shipped; new behaviour gets a new route. */
+#include "apiserver.h"
+
+const struct ipc_route apiserver_routes[] = {
+	{"ping", health_ping},
+	{"systemShutdown", health_shutdown},
+	{"pluginList", plugins_list},
+	{"pluginGet", plugins_get},
+	{"pluginLoad", plugins_load},
+	{"pluginUnload", plugins_unload},
+	{"pluginRestart", plugins_restart},
+};
+const size_t apiserver_nroutes = sizeof(apiserver_routes) / sizeof(apiserver_routes[0]);

@@ -1,0 +1,192 @@
+#include "client.h"
+#include "stream.h"
+#include "../json/jsonutil.h"
+#include "../util/util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct ipc_client {
+	int fd;
+	uint64_t next_id;
+	int timeout_ms;
+	struct ipc_reader reader;
+	ipc_event_fn event_fn;
+	void *event_data;
+};
+
+struct ipc_client *ipc_client_from_fd(int fd)
+{
+	struct ipc_client *c = xzalloc(sizeof(*c));
+	c->fd = fd;
+	c->next_id = 1;
+	c->timeout_ms = 30000;
+	ipc_reader_init(&c->reader);
+	return c;
+}
+
+int ipc_client_connect(const char *path, struct ipc_client **out, struct error *err)
+{
+	struct ipc_sockaddr sa;
+	if (ipc_sockaddr_init(&sa, path, err) < 0)
+		return -err->code;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ipc_sockaddr_release(&sa);
+		return error_set(err, errno, "socket");
+	}
+	int rc;
+	do
+		rc = connect(fd, (struct sockaddr *)&sa.addr, sa.len);
+	while (rc < 0 && errno == EINTR);
+	int saved = errno;
+	ipc_sockaddr_release(&sa);
+	if (rc < 0) {
+		close(fd);
+		if (saved == EACCES || saved == EPERM)
+			return error_set(err, saved,
+					 "permission denied connecting to %s: run as root or as "
+					 "a member of the container-admin group",
+					 path);
+		return error_set(err, saved, "connect to %s: %s", path, strerror(saved));
+	}
+	*out = ipc_client_from_fd(fd);
+	return 0;
+}
+
+void ipc_client_close(struct ipc_client *c)
+{
+	if (!c)
+		return;
+	ipc_reader_release(&c->reader);
+	close(c->fd);
+	free(c);
+}
+
+int ipc_client_fd(const struct ipc_client *c)
+{
+	return c->fd;
+}
+
+void ipc_client_set_timeout(struct ipc_client *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+}
+
+void ipc_client_set_event_handler(struct ipc_client *c, ipc_event_fn fn, void *data)
+{
+	c->event_fn = fn;
+	c->event_data = data;
+}
+
+/* Reads one frame, waiting until deadline (< 0: forever). 0 = timed out. */
+static int read_frame(struct ipc_client *c, int64_t deadline, struct ipc_frame *out,
+		      struct error *err)
+{
+	for (;;) {
+		int rc = ipc_reader_read(&c->reader, c->fd, MSG_DONTWAIT, out, err);
+		if (rc == IPC_READ_FRAME)
+			return 1;
+		if (rc == IPC_READ_BAD_BODY)
+			return error_prefix(err, "malformed frame from the server");
+		if (rc < 0) {
+			if (err->code == ECONNRESET)
+				return error_set(err, ECONNRESET,
+						 "the server closed the connection");
+			return rc;
+		}
+		int wait = -1;
+		if (deadline >= 0) {
+			int64_t left = deadline - time_monotonic_ms();
+			if (left <= 0)
+				return 0;
+			wait = (int)left;
+		}
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		if (poll(&p, 1, wait) < 0 && errno != EINTR)
+			return error_set(err, errno, "poll");
+	}
+}
+
+int ipc_call_fds(struct ipc_client *c, const char *route, json_t *request, const int *fds,
+		 unsigned nfds, struct ipc_frame *reply_frame, struct error *err)
+{
+	if (nfds > IPC_MAX_FDS)
+		return error_set(err, EINVAL, "at most %u descriptors per frame", IPC_MAX_FDS);
+	_cleanup_json_ json_t *body = request ? json_deep_copy(request) : json_object();
+	json_object_set_new(body, "route", json_string(route));
+	uint64_t id = c->next_id++;
+	size_t len;
+	_cleanup_free_ char *data = ipc_frame_encode(0, id, body, nfds, &len);
+	if (len - IPC_HEADER_SIZE > IPC_MAX_BODY)
+		return error_set(err, EMSGSIZE, "request of %zu bytes exceeds the frame limit",
+				 len - IPC_HEADER_SIZE);
+	int64_t deadline = c->timeout_ms < 0 ? -1 : time_monotonic_ms() + c->timeout_ms;
+	if (ipc_write_all(c->fd, data, len, fds, nfds, c->timeout_ms, err) < 0)
+		return error_prefix(err, "%s", route);
+	for (;;) {
+		struct ipc_frame frame;
+		ipc_frame_init(&frame);
+		int rc = read_frame(c, deadline, &frame, err);
+		if (rc < 0)
+			return error_prefix(err, "%s", route);
+		if (rc == 0)
+			return error_set(err, ETIMEDOUT, "%s: no reply within %d ms", route,
+					 c->timeout_ms);
+		if (frame.header.flags & IPC_FLAG_EVENT) {
+			if (c->event_fn)
+				c->event_fn(c->event_data, &frame);
+			ipc_frame_release(&frame);
+			continue;
+		}
+		/* id 0 is a connection-level error (refused, out of sync). */
+		if (frame.header.id != id && frame.header.id != 0) {
+			ipc_frame_release(&frame);
+			continue;
+		}
+		if (ipc_body_error(frame.body, err) < 0) {
+			ipc_frame_release(&frame);
+			return -err->code;
+		}
+		if (reply_frame)
+			*reply_frame = frame;
+		else
+			ipc_frame_release(&frame);
+		return 0;
+	}
+}
+
+int ipc_call(struct ipc_client *c, const char *route, json_t *request, json_t **reply,
+	     struct error *err)
+{
+	struct ipc_frame frame;
+	ipc_frame_init(&frame);
+	int rc = ipc_call_fds(c, route, request, NULL, 0, &frame, err);
+	if (rc < 0)
+		return rc;
+	if (reply)
+		*reply = move_ptr(frame.body);
+	ipc_frame_release(&frame);
+	return 0;
+}
+
+int ipc_client_wait_event(struct ipc_client *c, int timeout_ms, struct ipc_frame *event,
+			  struct error *err)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : time_monotonic_ms() + timeout_ms;
+	for (;;) {
+		ipc_frame_init(event);
+		int rc = read_frame(c, deadline, event, err);
+		if (rc <= 0)
+			return rc;
+		if (event->header.flags & IPC_FLAG_EVENT)
+			return 1;
+		if (ipc_body_error(event->body, err) < 0) {
+			ipc_frame_release(event);
+			return -err->code;
+		}
+		ipc_frame_release(event);
+	}
+}

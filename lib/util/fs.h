@@ -1,0 +1,25 @@
+/* File system helpers. */
+#ifndef CONTAINER_FS_H
+#define CONTAINER_FS_H
+
+#include "error.h"
+#include <stddef.h>
+#include <sys/types.h>
+
+/* mkdir -p with mode for the created components. */
+int fs_mkdir_p(const char *path, mode_t mode, struct error *err);
+/* Reads a whole file (NUL-terminated); *len_out may be NULL. */
+int fs_read_file(const char *path, size_t max, char **out, size_t *len_out, struct error *err);
+/* Atomic replace: write path.tmp, fsync, rename, fsync the directory. */
+int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			 struct error *err);
+/* Directory name / base name as new strings. */
+char *fs_dirname(const char *path);
+char *fs_basename(const char *path);
+/* The directory holding the running executable (readlink /proc/self/exe). */
+char *fs_self_exe_dir(void);
+/* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat),
+ * so that a pid recorded in a file is never mistaken for a recycled one. */
+int fs_proc_start_time(pid_t pid, unsigned long long *start, struct error *err);
+
+#endif

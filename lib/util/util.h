@@ -1,0 +1,73 @@
+/* Small helpers every module uses: allocation that aborts on OOM,
+ * scope-bound cleanup, ownership transfer. */
+#ifndef CONTAINER_UTIL_H
+#define CONTAINER_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Out of memory is not an error path: abort with a message. */
+void *xmalloc(size_t size);
+void *xzalloc(size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+static inline void cleanup_freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void cleanup_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+
+static inline void cleanup_fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+
+#define _cleanup_free_   __attribute__((cleanup(cleanup_freep)))
+#define _cleanup_close_  __attribute__((cleanup(cleanup_closep)))
+#define _cleanup_fclose_ __attribute__((cleanup(cleanup_fclosep)))
+
+/* Hand ownership over: returns the value and resets the source. */
+#define move_ptr(p)                                                                                \
+	({                                                                                         \
+		__typeof__(p) _moved = (p);                                                        \
+		(p) = NULL;                                                                        \
+		_moved;                                                                            \
+	})
+#define move_fd(fd)                                                                                \
+	({                                                                                         \
+		int _moved = (fd);                                                                 \
+		(fd) = -1;                                                                         \
+		_moved;                                                                            \
+	})
+
+/* Monotonic and wall clocks in milliseconds. */
+int64_t time_monotonic_ms(void);
+int64_t time_monotonic_us(void);
+int64_t time_realtime_ms(void);
+
+/* "2026-11-23T14:07:11.123Z" into buf (at least 32 bytes). */
+void time_format_rfc3339(int64_t realtime_ms, char *buf, size_t len);
+/* Parses "90s", "5m", "2h", "1d", "250ms"; returns milliseconds or -1. */
+int64_t time_parse_duration_ms(const char *text);
+
+bool str_has_prefix(const char *s, const char *prefix);
+bool str_has_suffix(const char *s, const char *suffix);
+
+#endif
