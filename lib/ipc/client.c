@@ -15,7 +15,24 @@ struct ipc_client {
 	struct ipc_reader reader;
 	ipc_event_fn event_fn;
 	void *event_data;
+	int rcvtimeo_ms; /* what SO_RCVTIMEO is set to; -1 = none */
 };
+
+/* Reads block with SO_RCVTIMEO instead of poll + read: one syscall per
+ * reply. The timeout thus bounds each wait for data, so a stream of events
+ * keeps a call alive as long as the server makes progress. */
+static void set_rcvtimeo(struct ipc_client *c, int ms)
+{
+	if (c->rcvtimeo_ms == ms)
+		return;
+	struct timeval tv = {0};
+	if (ms > 0) {
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+	}
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	c->rcvtimeo_ms = ms;
+}
 
 struct ipc_client *ipc_client_from_fd(int fd)
 {
@@ -23,6 +40,7 @@ struct ipc_client *ipc_client_from_fd(int fd)
 	c->fd = fd;
 	c->next_id = 1;
 	c->timeout_ms = 30000;
+	c->rcvtimeo_ms = -1;
 	ipc_reader_init(&c->reader);
 	return c;
 }
@@ -81,12 +99,13 @@ void ipc_client_set_event_handler(struct ipc_client *c, ipc_event_fn fn, void *d
 	c->event_data = data;
 }
 
-/* Reads one frame, waiting until deadline (< 0: forever). 0 = timed out. */
-static int read_frame(struct ipc_client *c, int64_t deadline, struct ipc_frame *out,
+/* Reads one frame, waiting at most timeout_ms (< 0: forever) for data.
+ * 0 = timed out. */
+static int read_frame(struct ipc_client *c, int timeout_ms, struct ipc_frame *out,
 		      struct error *err)
 {
 	for (;;) {
-		int rc = ipc_reader_read(&c->reader, c->fd, MSG_DONTWAIT, out, err);
+		int rc = ipc_reader_next(&c->reader, c->fd, MSG_DONTWAIT, false, out, err);
 		if (rc == IPC_READ_FRAME)
 			return 1;
 		if (rc == IPC_READ_BAD_BODY)
@@ -97,15 +116,11 @@ static int read_frame(struct ipc_client *c, int64_t deadline, struct ipc_frame *
 						 "the server closed the connection");
 			return rc;
 		}
-		int wait = -1;
-		if (deadline >= 0) {
-			int64_t left = deadline - time_monotonic_ms();
-			if (left <= 0)
-				return 0;
-			wait = (int)left;
-		}
 		struct pollfd p = {.fd = c->fd, .events = POLLIN};
-		if (poll(&p, 1, wait) < 0 && errno != EINTR)
+		int n = poll(&p, 1, timeout_ms);
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
 			return error_set(err, errno, "poll");
 	}
 }
@@ -123,13 +138,12 @@ int ipc_call_fds(struct ipc_client *c, const char *route, json_t *request, const
 	if (len - IPC_HEADER_SIZE > IPC_MAX_BODY)
 		return error_set(err, EMSGSIZE, "request of %zu bytes exceeds the frame limit",
 				 len - IPC_HEADER_SIZE);
-	int64_t deadline = c->timeout_ms < 0 ? -1 : time_monotonic_ms() + c->timeout_ms;
 	if (ipc_write_all(c->fd, data, len, fds, nfds, c->timeout_ms, err) < 0)
 		return error_prefix(err, "%s", route);
 	for (;;) {
 		struct ipc_frame frame;
 		ipc_frame_init(&frame);
-		int rc = read_frame(c, deadline, &frame, err);
+		int rc = read_frame(c, c->timeout_ms, &frame, err);
 		if (rc < 0)
 			return error_prefix(err, "%s", route);
 		if (rc == 0)
@@ -175,10 +189,9 @@ int ipc_call(struct ipc_client *c, const char *route, json_t *request, json_t **
 int ipc_client_wait_event(struct ipc_client *c, int timeout_ms, struct ipc_frame *event,
 			  struct error *err)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : time_monotonic_ms() + timeout_ms;
 	for (;;) {
 		ipc_frame_init(event);
-		int rc = read_frame(c, deadline, event, err);
+		int rc = read_frame(c, timeout_ms, event, err);
 		if (rc <= 0)
 			return rc;
 		if (event->header.flags & IPC_FLAG_EVENT)

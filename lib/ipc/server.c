@@ -27,6 +27,7 @@ struct ipc_conn {
 	bool open;
 	struct loop_source *src;
 	struct ipc_reader reader;
+	uint32_t events; /* what epoll watches for now */
 	struct ucred peer;
 	struct out_frame *out_head, *out_tail;
 	size_t out_bytes;
@@ -141,7 +142,10 @@ static int conn_flush(struct ipc_conn *conn)
 		out_frame_free(f);
 	}
 	uint32_t events = EPOLLIN | (conn->out_head ? EPOLLOUT : 0);
-	loop_mod_fd(conn->src, events);
+	if (events != conn->events) {
+		loop_mod_fd(conn->src, events);
+		conn->events = events;
+	}
 	return 0;
 }
 
@@ -276,7 +280,7 @@ static void conn_event(struct loop *loop, int fd, uint32_t events, void *data)
 		_cleanup_error_ struct error err = ERROR_INIT;
 		struct ipc_frame frame;
 		ipc_frame_init(&frame);
-		int rc = ipc_reader_read(&conn->reader, conn->fd, MSG_DONTWAIT, &frame, &err);
+		int rc = ipc_reader_next(&conn->reader, conn->fd, MSG_DONTWAIT, true, &frame, &err);
 		if (rc == IPC_READ_AGAIN)
 			break;
 		if (rc < 0) {
@@ -358,6 +362,7 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 		conn->refs = 1;
 		conn->open = true;
 		conn->peer = cred;
+		conn->events = EPOLLIN;
 		ipc_reader_init(&conn->reader);
 		_cleanup_error_ struct error err = ERROR_INIT;
 		conn->src = loop_add_fd(loop, cfd, EPOLLIN, conn_event, conn, &err);

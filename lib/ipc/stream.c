@@ -9,49 +9,57 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#define READER_INITIAL_CAP 65536
+
 void ipc_reader_init(struct ipc_reader *r)
 {
 	memset(r, 0, sizeof(*r));
-	for (unsigned i = 0; i < IPC_MAX_FDS; i++)
-		r->fds[i] = -1;
-}
-
-static void reader_reset(struct ipc_reader *r, bool close_fds)
-{
-	free(r->body);
-	if (close_fds)
-		for (unsigned i = 0; i < r->nfds; i++)
-			if (r->fds[i] >= 0)
-				close(r->fds[i]);
-	ipc_reader_init(r);
 }
 
 void ipc_reader_release(struct ipc_reader *r)
 {
-	reader_reset(r, true);
+	for (unsigned b = 0; b < r->nbatches; b++)
+		for (unsigned i = 0; i < r->batches[b].nfds; i++)
+			close(r->batches[b].fds[i]);
+	free(r->buf);
+	ipc_reader_init(r);
 }
 
 bool ipc_reader_mid_frame(const struct ipc_reader *r)
 {
-	return r->head_have > 0 || r->nfds > 0;
+	return r->end > r->start || r->nbatches > 0;
 }
 
-/* Collects SCM_RIGHTS descriptors; any beyond the limit are closed and
- * reported, since a peer that sends them is not speaking the protocol. */
-static int collect_fds(struct ipc_reader *r, struct msghdr *msg, struct error *err)
+/* Stream offset where the frame after the one at `at` starts, or UINT64_MAX
+ * when its header is not all in the buffer yet. */
+static uint64_t next_frame_start(const struct ipc_reader *r, uint64_t at)
 {
+	size_t pos = (size_t)(at - r->base);
+	if (pos + IPC_HEADER_SIZE > r->end)
+		return UINT64_MAX;
+	const uint8_t *h = (const uint8_t *)r->buf + pos;
+	uint32_t body_len = (uint32_t)h[16] | (uint32_t)h[17] << 8 | (uint32_t)h[18] << 16 |
+			    (uint32_t)h[19] << 24;
+	return at + IPC_HEADER_SIZE + body_len;
+}
+
+/* Files the descriptors that came with the bytes [from, to) of the stream. */
+static int file_fds(struct ipc_reader *r, struct msghdr *msg, uint64_t from, uint64_t to,
+		    struct error *err)
+{
+	int fds[IPC_MAX_FDS];
+	unsigned n = 0;
 	int rc = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
-		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int *fds = (int *)CMSG_DATA(c);
-		for (size_t i = 0; i < n; i++) {
+		size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < count; i++) {
 			int fd;
-			memcpy(&fd, fds + i, sizeof(fd));
-			if (r->nfds < IPC_MAX_FDS) {
-				r->fds[r->nfds++] = fd;
-			} else {
+			memcpy(&fd, (int *)CMSG_DATA(c) + i, sizeof(fd));
+			if (n < IPC_MAX_FDS)
+				fds[n++] = fd;
+			else {
 				close(fd);
 				rc = error_set(err, EMSGSIZE, "peer sent more than %u descriptors",
 					       IPC_MAX_FDS);
@@ -60,76 +68,146 @@ static int collect_fds(struct ipc_reader *r, struct msghdr *msg, struct error *e
 	}
 	if (rc == 0 && (msg->msg_flags & MSG_CTRUNC))
 		rc = error_set(err, EMSGSIZE, "descriptors were truncated in transit");
+	if (rc == 0 && n > 0) {
+		/* Walk the frame starts to the last one inside [from, to). */
+		uint64_t at = r->base + r->start, owner = UINT64_MAX;
+		while (at < to) {
+			if (at >= from)
+				owner = at;
+			at = next_frame_start(r, at);
+		}
+		if (owner == UINT64_MAX)
+			rc = error_set(err, EPROTO, "descriptors arrived in the middle of a frame");
+		else if (r->nbatches == IPC_READER_BATCHES)
+			rc = error_set(err, EPROTO, "too many frames with descriptors in flight");
+		else {
+			struct ipc_fd_batch *b = &r->batches[r->nbatches++];
+			b->frame_offset = owner;
+			b->nfds = n;
+			memcpy(b->fds, fds, sizeof(int) * n);
+			n = 0;
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
 	return rc;
+}
+
+/* Makes room for `need` more bytes after end. */
+static void reserve(struct ipc_reader *r, size_t need)
+{
+	if (r->cap - r->end >= need)
+		return;
+	if (r->start > 0) {
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->base += r->start;
+		r->end -= r->start;
+		r->start = 0;
+	}
+	if (r->cap - r->end >= need)
+		return;
+	size_t cap = r->cap ? r->cap : READER_INITIAL_CAP;
+	while (cap - r->end < need)
+		cap *= 2;
+	r->buf = xrealloc(r->buf, cap);
+	r->cap = cap;
+}
+
+/* A complete frame at start: hand it out. */
+static int take_frame(struct ipc_reader *r, const struct ipc_header *h, struct ipc_frame *out,
+		      struct error *err)
+{
+	uint64_t offset = r->base + r->start;
+	ipc_frame_init(out);
+	out->header = *h;
+	if (r->nbatches > 0 && r->batches[0].frame_offset < offset)
+		return error_set(err, EPROTO, "descriptors arrived without a frame");
+	unsigned got = 0;
+	if (r->nbatches > 0 && r->batches[0].frame_offset == offset) {
+		got = r->batches[0].nfds;
+		memcpy(out->fds, r->batches[0].fds, sizeof(int) * got);
+		out->nfds = got;
+		r->nbatches--;
+		memmove(&r->batches[0], &r->batches[1], sizeof(r->batches[0]) * r->nbatches);
+	}
+	if (got != h->nfds)
+		return error_set(err, EPROTO, "frame announced %u descriptors but %u arrived",
+				 h->nfds, got);
+	const char *body = r->buf + r->start + IPC_HEADER_SIZE;
+	r->start += IPC_HEADER_SIZE + h->body_len;
+	if (r->start == r->end) {
+		r->base += r->end;
+		r->start = r->end = 0;
+	}
+	/* body stays valid: nothing moves the buffer before the next read */
+	int rc = ipc_body_decode(body, h->body_len, &out->body, err);
+	return rc < 0 ? IPC_READ_BAD_BODY : IPC_READ_FRAME;
+}
+
+int ipc_reader_next(struct ipc_reader *r, int fd, int recv_flags, bool stop_when_drained,
+		    struct ipc_frame *out, struct error *err)
+{
+	for (;;) {
+		size_t have = r->end - r->start;
+		size_t need = IPC_HEADER_SIZE;
+		if (have >= IPC_HEADER_SIZE) {
+			struct ipc_header h;
+			if (ipc_header_decode((uint8_t *)r->buf + r->start, &h, err) < 0) {
+				r->header = h;
+				return -err->code;
+			}
+			r->header = h;
+			need = IPC_HEADER_SIZE + (size_t)h.body_len;
+			if (have >= need) {
+				int rc = take_frame(r, &h, out, err);
+				if (rc != IPC_READ_FRAME)
+					ipc_frame_release(out);
+				return rc;
+			}
+		}
+		if (stop_when_drained && r->drained) {
+			r->drained = false;
+			return IPC_READ_AGAIN;
+		}
+		reserve(r, need - have > 4096 ? need - have : 4096);
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * IPC_MAX_FDS)];
+			struct cmsghdr align;
+		} control;
+		size_t room = r->cap - r->end;
+		struct iovec iov = {.iov_base = r->buf + r->end, .iov_len = room};
+		struct msghdr msg = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = control.buf,
+			.msg_controllen = sizeof(control.buf),
+		};
+		ssize_t n = recvmsg(fd, &msg, recv_flags | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return IPC_READ_AGAIN;
+			return error_set(err, errno, "receive frame");
+		}
+		uint64_t from = r->base + r->end;
+		r->end += n;
+		r->drained = (size_t)n < room;
+		if (file_fds(r, &msg, from, from + n, err) < 0)
+			return -err->code;
+		if (n == 0) {
+			if (ipc_reader_mid_frame(r))
+				return error_set(err, ECONNRESET,
+						 "peer closed the connection mid-frame");
+			return error_set(err, ECONNRESET, "peer closed the connection");
+		}
+	}
 }
 
 int ipc_reader_read(struct ipc_reader *r, int fd, int recv_flags, struct ipc_frame *out,
 		    struct error *err)
 {
-	for (;;) {
-		char *dst;
-		size_t want;
-		if (!r->have_header) {
-			dst = (char *)r->head + r->head_have;
-			want = IPC_HEADER_SIZE - r->head_have;
-		} else {
-			dst = r->body + r->body_have;
-			want = r->header.body_len - r->body_have;
-		}
-		if (want > 0) {
-			union {
-				char buf[CMSG_SPACE(sizeof(int) * IPC_MAX_FDS)];
-				struct cmsghdr align;
-			} control;
-			struct iovec iov = {.iov_base = dst, .iov_len = want};
-			struct msghdr msg = {
-				.msg_iov = &iov,
-				.msg_iovlen = 1,
-				.msg_control = control.buf,
-				.msg_controllen = sizeof(control.buf),
-			};
-			ssize_t n = recvmsg(fd, &msg, recv_flags | MSG_CMSG_CLOEXEC);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN || errno == EWOULDBLOCK)
-					return IPC_READ_AGAIN;
-				return error_set(err, errno, "receive frame");
-			}
-			if (collect_fds(r, &msg, err) < 0)
-				return -err->code;
-			if (n == 0) {
-				if (ipc_reader_mid_frame(r))
-					return error_set(err, ECONNRESET,
-							 "peer closed the connection mid-frame");
-				return error_set(err, ECONNRESET, "peer closed the connection");
-			}
-			if (!r->have_header)
-				r->head_have += n;
-			else
-				r->body_have += n;
-			if ((size_t)n < want)
-				continue;
-		}
-		if (!r->have_header) {
-			if (ipc_header_decode(r->head, &r->header, err) < 0)
-				return -err->code;
-			r->have_header = true;
-			r->body = xmalloc((size_t)r->header.body_len + 1);
-			continue;
-		}
-		/* The frame is complete. */
-		if (r->nfds != r->header.nfds)
-			return error_set(err, EPROTO, "frame announced %u descriptors but %u arrived",
-					 r->header.nfds, r->nfds);
-		ipc_frame_init(out);
-		out->header = r->header;
-		out->nfds = r->nfds;
-		memcpy(out->fds, r->fds, sizeof(r->fds));
-		int rc = ipc_body_decode(r->body, r->header.body_len, &out->body, err);
-		reader_reset(r, false);
-		return rc < 0 ? IPC_READ_BAD_BODY : IPC_READ_FRAME;
-	}
+	return ipc_reader_next(r, fd, recv_flags, false, out, err);
 }
 
 char *ipc_frame_encode(uint16_t flags, uint64_t id, const json_t *body, unsigned nfds,

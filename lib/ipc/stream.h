@@ -7,31 +7,47 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-/* Incremental reader: survives short reads and EAGAIN between calls. */
-struct ipc_reader {
-	uint8_t head[IPC_HEADER_SIZE];
-	size_t head_have;
-	bool have_header;
-	struct ipc_header header;
-	char *body;
-	size_t body_have;
-	int fds[IPC_MAX_FDS];
+/* Buffered reader: one recvmsg may bring several frames, or part of one.
+ * Descriptors: the kernel ends a read right after the segment that carried
+ * them, and a sender attaches them to a frame's first byte, so a batch that
+ * arrives with a read belongs to the last frame starting in that read. */
+struct ipc_fd_batch {
+	uint64_t frame_offset; /* stream offset of the frame the batch belongs to */
 	unsigned nfds;
+	int fds[IPC_MAX_FDS];
+};
+
+#define IPC_READER_BATCHES 4
+
+struct ipc_reader {
+	char *buf;
+	size_t cap;
+	size_t start, end; /* unconsumed bytes are buf[start..end) */
+	uint64_t base;	   /* stream offset of buf[0] */
+	bool drained;	   /* the last read did not fill the buffer: the socket is empty */
+	struct ipc_fd_batch batches[IPC_READER_BATCHES];
+	unsigned nbatches;
+	struct ipc_header header; /* of the frame at start, once decoded */
 };
 
 enum {
-	IPC_READ_AGAIN = 0,    /* no complete frame yet (EAGAIN) */
+	IPC_READ_AGAIN = 0,    /* no complete frame yet (EAGAIN, or nothing more to read) */
 	IPC_READ_FRAME = 1,    /* *out holds a complete frame */
 	IPC_READ_BAD_BODY = 2, /* out->header is valid, the body is not: reply with an error */
 };
 
 void ipc_reader_init(struct ipc_reader *r);
 void ipc_reader_release(struct ipc_reader *r);
-/* Reads what is available. < 0: the stream is unusable (closed by the peer,
- * bad header, descriptor overflow): the connection must be closed.
- * recv_flags: MSG_DONTWAIT for a non-blocking loop. */
+/* Returns the next frame, reading from fd when the buffer holds none.
+ * < 0: the stream is unusable (closed by the peer, bad header, descriptor
+ * overflow): the connection must be closed. recv_flags: MSG_DONTWAIT for a
+ * non-blocking loop. With stop_when_drained, a read that left the socket
+ * empty is not followed by another one (level-triggered epoll will say when
+ * more data comes), which saves a syscall per request. */
 int ipc_reader_read(struct ipc_reader *r, int fd, int recv_flags, struct ipc_frame *out,
 		    struct error *err);
+int ipc_reader_next(struct ipc_reader *r, int fd, int recv_flags, bool stop_when_drained,
+		    struct ipc_frame *out, struct error *err);
 /* True when the reader holds part of a frame. */
 bool ipc_reader_mid_frame(const struct ipc_reader *r);
 
