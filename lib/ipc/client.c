@@ -4,7 +4,6 @@
 #include "../util/util.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -104,25 +103,17 @@ void ipc_client_set_event_handler(struct ipc_client *c, ipc_event_fn fn, void *d
 static int read_frame(struct ipc_client *c, int timeout_ms, struct ipc_frame *out,
 		      struct error *err)
 {
-	for (;;) {
-		int rc = ipc_reader_next(&c->reader, c->fd, MSG_DONTWAIT, false, out, err);
-		if (rc == IPC_READ_FRAME)
-			return 1;
-		if (rc == IPC_READ_BAD_BODY)
-			return error_prefix(err, "malformed frame from the server");
-		if (rc < 0) {
-			if (err->code == ECONNRESET)
-				return error_set(err, ECONNRESET,
-						 "the server closed the connection");
-			return rc;
-		}
-		struct pollfd p = {.fd = c->fd, .events = POLLIN};
-		int n = poll(&p, 1, timeout_ms);
-		if (n == 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return error_set(err, errno, "poll");
-	}
+	set_rcvtimeo(c, timeout_ms < 0 ? 0 : timeout_ms == 0 ? 1 : timeout_ms);
+	int rc = ipc_reader_next(&c->reader, c->fd, 0, false, out, err);
+	if (rc == IPC_READ_FRAME)
+		return 1;
+	if (rc == IPC_READ_AGAIN)
+		return 0;
+	if (rc == IPC_READ_BAD_BODY)
+		return error_prefix(err, "malformed frame from the server");
+	if (err->code == ECONNRESET)
+		return error_set(err, ECONNRESET, "the server closed the connection");
+	return rc;
 }
 
 int ipc_call_fds(struct ipc_client *c, const char *route, json_t *request, const int *fds,
