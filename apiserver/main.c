@@ -199,7 +199,8 @@ static int apiserver_start(struct apiserver *api, int *ready_fd, struct error *e
 	    fs_mkdir_p(api->paths.app_root, 0755, err) < 0 ||
 	    fs_mkdir_p(api->paths.log_root, 0755, err) < 0)
 		return -err->code;
-	_cleanup_free_ char *log_path = xasprintf("%s/container-apiserver.log", api->paths.log_root);
+	_cleanup_free_ char *log_path =
+		xasprintf("%s/container-apiserver.log", api->paths.log_root);
 	if (log_open("container-apiserver", log_path, api->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
 		     err) < 0)
 		return -err->code;

@@ -15,9 +15,9 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-#define BACKOFF_MAX_MS	  30000
-#define BACKOFF_RESET_MS  10000 /* a plugin that ran this long starts over at the base */
-#define STOP_TIMEOUT_MS	  5000
+#define BACKOFF_MAX_MS	 30000
+#define BACKOFF_RESET_MS 10000 /* a plugin that ran this long starts over at the base */
+#define STOP_TIMEOUT_MS	 5000
 
 enum plugin_state { PLUGIN_STOPPED, PLUGIN_RUNNING, PLUGIN_STOPPING, PLUGIN_BACKOFF };
 
@@ -40,7 +40,7 @@ struct plugin_instance {
 	bool wanted;	      /* restart when it dies */
 	bool restart_pending; /* pluginRestart: start again once it exits */
 	pid_t pid;
-	int64_t started_ms;   /* monotonic */
+	int64_t started_ms; /* monotonic */
 	int64_t backoff_ms;
 	unsigned restarts;
 	char *last_exit; /* "exited with status 1", "killed by signal 9" */
@@ -61,15 +61,14 @@ static json_t *plugin_json(const struct plugin_instance *p)
 	json_t *services = json_array();
 	for (unsigned bit = 1; bit <= PLUGIN_SERVICE_CORE; bit <<= 1)
 		if (p->cfg.service_types & bit)
-			json_array_append_new(services,
-					      json_string(plugin_service_type_name(bit)));
+			json_array_append_new(services, json_string(plugin_service_type_name(bit)));
 	json_t *args = json_array();
 	for (char **a = p->cfg.default_args; a && *a; a++)
 		json_array_append_new(args, json_string(*a));
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:b,s:o,s:b,s:o,s:s,s:I}", "name", p->cfg.name,
 			      "abstract", p->cfg.abstract, "directory", p->cfg.dir, "binary",
-			      p->cfg.binary, "user", p->cfg.user, "services", services, "loadAtBoot",
-			      p->cfg.load_at_boot, "defaultArguments", args, "state",
+			      p->cfg.binary, "user", p->cfg.user, "services", services,
+			      "loadAtBoot", p->cfg.load_at_boot, "defaultArguments", args, "state",
 			      plugin_state_names[p->state], "restarts", (json_int_t)p->restarts);
 	if (p->cfg.author)
 		json_object_set_new(j, "author", json_string(p->cfg.author));
@@ -126,8 +125,7 @@ static void kill_stale(struct plugin_instance *p)
 	unsigned long long recorded = 0, now = 0;
 	if (sscanf(text, "%d %llu", &pid, &recorded) == 2 && pid > 1 &&
 	    fs_proc_start_time(pid, &now, &err) == 0 && now == recorded) {
-		log_warn("plugin %s: ending pid %d left by an earlier apiserver", p->cfg.name,
-			 pid);
+		log_warn("plugin %s: ending pid %d left by an earlier apiserver", p->cfg.name, pid);
 		kill(pid, SIGKILL);
 	}
 	error_release(&err);
@@ -154,7 +152,8 @@ static int plugin_spawn(struct plugin_instance *p, struct error *err)
 {
 	struct apiserver *api = p->sup->api;
 	_cleanup_free_ char *log_path = xasprintf("%s/%s.log", api->paths.log_root, p->cfg.name);
-	_cleanup_close_ int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	_cleanup_close_ int log_fd =
+		open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (log_fd < 0)
 		return error_set(err, errno, "open %s", log_path);
 	size_t nargs = 0;
@@ -178,7 +177,8 @@ static int plugin_spawn(struct plugin_instance *p, struct error *err)
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
+		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(log_fd, 1) < 0 ||
+		    dup2(log_fd, 2) < 0)
 			_exit(126);
 		setenv("CONTAINER_APP_ROOT", api->paths.app_root, 1);
 		setenv("CONTAINER_RUN_ROOT", api->paths.run_root, 1);
@@ -210,8 +210,8 @@ static void restart_timer(struct loop *loop, void *data)
 	p->restarts++;
 	if (plugin_spawn(p, &err) < 0) {
 		log_error("plugin %s: restart failed: %s", p->cfg.name, err.message);
-		p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-								    : p->backoff_ms * 2;
+		p->backoff_ms =
+			p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
 		p->timer = loop_add_timer(p->sup->api->loop, p->backoff_ms, restart_timer, p);
 	}
 }
@@ -477,9 +477,8 @@ int plugins_get(void *ctx, struct ipc_request *req, json_t **reply, struct error
 static int need_services(struct plugin_instance *p, struct error *err)
 {
 	if (!p->cfg.has_services)
-		return error_set(err, EINVAL,
-				 "plugin %s has no services: run it as `container %s`", p->cfg.name,
-				 p->cfg.name);
+		return error_set(err, EINVAL, "plugin %s has no services: run it as `container %s`",
+				 p->cfg.name, p->cfg.name);
 	return 0;
 }
 

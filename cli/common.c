@@ -95,8 +95,7 @@ int cli_connect(struct cli *cli, struct ipc_client **out, struct error *err)
 	return -err->code;
 }
 
-int cli_call(struct cli *cli, const char *route, json_t *request, json_t **reply,
-	     struct error *err)
+int cli_call(struct cli *cli, const char *route, json_t *request, json_t **reply, struct error *err)
 {
 	struct ipc_client *c = NULL;
 	if (cli_connect(cli, &c, err) < 0)

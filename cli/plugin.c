@@ -85,7 +85,7 @@ static int plugin_list(struct cli *cli, int argc, char **argv)
 		}
 		return CLI_OK;
 	}
-	static const char *const headers[] = {"NAME", "KIND", "SERVICES", "STATE",
+	static const char *const headers[] = {"NAME", "KIND",	  "SERVICES", "STATE",
 					      "PID",  "RESTARTS", "ABSTRACT"};
 	struct cli_table *t = cli_table_new(7, headers);
 	json_array_foreach(plugins, i, p)
@@ -154,7 +154,7 @@ static int plugin_action(struct cli *cli, int argc, char **argv, const char *rou
 }
 
 #define ACTION_USAGE(verb, text)                                                                   \
-	"Usage: container plugin " verb " NAME\n\n" text "\n\nOptions:\n  -h, --help  show this "    \
+	"Usage: container plugin " verb " NAME\n\n" text "\n\nOptions:\n  -h, --help  show this "  \
 	"help\n"
 
 static int plugin_get(struct cli *cli, int argc, char **argv)

@@ -95,20 +95,19 @@ static char *apiserver_binary(const struct cli *cli)
 static int start_with_systemd(struct cli *cli, struct error *err)
 {
 	_cleanup_free_ char *bin = apiserver_binary(cli);
-	_cleanup_free_ char *unit = xasprintf(
-		"[Unit]\n"
-		"Description=container API server\n"
-		"After=network.target\n"
-		"\n"
-		"[Service]\n"
-		"ExecStart=%s start --foreground%s\n"
-		"KillMode=process\n"
-		"Delegate=yes\n"
-		"Restart=on-failure\n"
-		"\n"
-		"[Install]\n"
-		"WantedBy=multi-user.target\n",
-		bin, cli->debug ? " --debug" : "");
+	_cleanup_free_ char *unit = xasprintf("[Unit]\n"
+					      "Description=container API server\n"
+					      "After=network.target\n"
+					      "\n"
+					      "[Service]\n"
+					      "ExecStart=%s start --foreground%s\n"
+					      "KillMode=process\n"
+					      "Delegate=yes\n"
+					      "Restart=on-failure\n"
+					      "\n"
+					      "[Install]\n"
+					      "WantedBy=multi-user.target\n",
+					      bin, cli->debug ? " --debug" : "");
 	if (fs_write_file_atomic(SYSTEMD_UNIT_PATH, unit, strlen(unit), 0644, err) < 0)
 		return -err->code;
 	char *reload[] = {"systemctl", "daemon-reload", NULL};
@@ -153,8 +152,9 @@ static int start_detached(struct cli *cli, int timeout_ms, struct error *err)
 		if (r == pid) {
 			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 				return 0;
-			return error_set(err, EIO, "the API server did not start (see above, and "
-						   "`container system logs`)");
+			return error_set(err, EIO,
+					 "the API server did not start (see above, and "
+					 "`container system logs`)");
 		}
 		if (time_monotonic_ms() >= deadline) {
 			kill(pid, SIGTERM);
@@ -318,9 +318,10 @@ static int system_stop(struct cli *cli, int argc, char **argv)
 	int64_t deadline = time_monotonic_ms() + timeout_ms;
 	while (!apiserver_gone(cli)) {
 		if (time_monotonic_ms() >= deadline)
-			return cli_fail("the API server (pid %lld) did not exit within %d ms",
-					(long long)json_integer_value(json_object_get(reply, "pid")),
-					timeout_ms);
+			return cli_fail(
+				"the API server (pid %lld) did not exit within %d ms",
+				(long long)json_integer_value(json_object_get(reply, "pid")),
+				timeout_ms);
 		usleep(10000);
 	}
 	puts("container-apiserver stopped");
@@ -365,10 +366,10 @@ static int system_status(struct cli *cli, int argc, char **argv)
 	static const struct {
 		const char *label, *key;
 	} rows[] = {
-		{"status", NULL},	      {"pid", "pid"},		{"version", "version"},
-		{"commit", "commit"},	      {"build", "buildType"},	{"built", "buildDate"},
-		{"started", "startedAt"},     {"uptime", "uptime"},	{"app root", "appRoot"},
-		{"run root", "runRoot"},      {"log root", "logRoot"},	{"install root", "installRoot"},
+		{"status", NULL},	  {"pid", "pid"},	   {"version", "version"},
+		{"commit", "commit"},	  {"build", "buildType"},  {"built", "buildDate"},
+		{"started", "startedAt"}, {"uptime", "uptime"},	   {"app root", "appRoot"},
+		{"run root", "runRoot"},  {"log root", "logRoot"}, {"install root", "installRoot"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		char buf[64];
@@ -378,7 +379,8 @@ static int system_status(struct cli *cli, int argc, char **argv)
 			if (json_is_string(v)) {
 				value = json_string_value(v);
 			} else if (json_is_integer(v)) {
-				snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+				snprintf(buf, sizeof(buf), "%lld",
+					 (long long)json_integer_value(v));
 				value = buf;
 			} else if (json_is_real(v)) {
 				snprintf(buf, sizeof(buf), "%.1fs", json_real_value(v));
@@ -411,11 +413,10 @@ static int system_version(struct cli *cli, int argc, char **argv)
 	if (rc != 0)
 		return rc > 0 ? CLI_OK : -rc;
 	_cleanup_json_ json_t *all = json_array();
-	json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:s,s:s}", "appName", "container",
-					     "version", CONTAINER_VERSION, "commit",
-					     CONTAINER_GIT_COMMIT, "buildType",
-					     CONTAINER_BUILD_TYPE, "buildDate",
-					     CONTAINER_BUILD_DATE));
+	json_array_append_new(
+		all, json_pack("{s:s,s:s,s:s,s:s,s:s}", "appName", "container", "version",
+			       CONTAINER_VERSION, "commit", CONTAINER_GIT_COMMIT, "buildType",
+			       CONTAINER_BUILD_TYPE, "buildDate", CONTAINER_BUILD_DATE));
 	_cleanup_error_ struct error err = ERROR_INIT;
 	json_t *server = NULL;
 	if (ping(cli, &server, &err) == 0)
@@ -484,8 +485,7 @@ static int compare_lines(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
-static void read_new_lines(struct log_file *f, size_t index, struct log_line **lines,
-			   size_t *n)
+static void read_new_lines(struct log_file *f, size_t index, struct log_line **lines, size_t *n)
 {
 	_cleanup_close_ int fd = open(f->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -65,7 +65,8 @@ int ipc_header_decode(const uint8_t in[IPC_HEADER_SIZE], struct ipc_header *h, s
 		return error_set(err, EPROTO, "bad frame magic 0x%08x (not a container API peer?)",
 				 h->magic);
 	if (h->version != IPC_VERSION)
-		return error_set(err, EPROTO, "unsupported protocol version %u (this side speaks %u)",
+		return error_set(err, EPROTO,
+				 "unsupported protocol version %u (this side speaks %u)",
 				 h->version, IPC_VERSION);
 	if (h->flags & ~IPC_FLAGS_KNOWN)
 		return error_set(err, EPROTO, "unknown frame flags 0x%04x", h->flags);

@@ -188,8 +188,7 @@ static int conn_send(struct ipc_conn *conn, uint16_t flags, uint64_t id, json_t 
 	return 0;
 }
 
-int ipc_conn_reply(struct ipc_conn *conn, uint64_t id, json_t *body, const int *fds,
-		   unsigned nfds)
+int ipc_conn_reply(struct ipc_conn *conn, uint64_t id, json_t *body, const int *fds, unsigned nfds)
 {
 	return conn_send(conn, IPC_FLAG_REPLY, id, body, fds, nfds);
 }
@@ -199,8 +198,7 @@ int ipc_conn_reply_error(struct ipc_conn *conn, uint64_t id, const struct error 
 	return conn_send(conn, IPC_FLAG_REPLY, id, ipc_error_body(err), NULL, 0);
 }
 
-int ipc_conn_event(struct ipc_conn *conn, uint64_t id, json_t *body, const int *fds,
-		   unsigned nfds)
+int ipc_conn_event(struct ipc_conn *conn, uint64_t id, json_t *body, const int *fds, unsigned nfds)
 {
 	return conn_send(conn, IPC_FLAG_EVENT, id, body, fds, nfds);
 }
@@ -274,9 +272,8 @@ static void conn_event(struct loop *loop, int fd, uint32_t events, void *data)
 	}
 	/* Serve a bounded number of frames per wakeup so that one busy client
 	 * cannot starve the others. */
-	for (int served = 0; conn->open && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
-			     served < 32;
-	     served++) {
+	for (int served = 0;
+	     conn->open && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && served < 32; served++) {
 		_cleanup_error_ struct error err = ERROR_INIT;
 		struct ipc_frame frame;
 		ipc_frame_init(&frame);
@@ -336,9 +333,8 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 			close(cfd);
 			continue;
 		}
-		bool allowed = cred.uid == 0 ||
-			       (srv->opts.admin_gid != (gid_t)-1 &&
-				peer_in_group(cfd, srv->opts.admin_gid, &cred));
+		bool allowed = cred.uid == 0 || (srv->opts.admin_gid != (gid_t)-1 &&
+						 peer_in_group(cfd, srv->opts.admin_gid, &cred));
 		if (!allowed) {
 			struct error err = ERROR_INIT;
 			error_set(&err, EACCES,
@@ -349,7 +345,8 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 				 (int)cred.pid, (unsigned)cred.uid);
 			json_t *body = ipc_error_body(&err);
 			size_t flen;
-			_cleanup_free_ char *frame = ipc_frame_encode(IPC_FLAG_REPLY, 0, body, 0, &flen);
+			_cleanup_free_ char *frame =
+				ipc_frame_encode(IPC_FLAG_REPLY, 0, body, 0, &flen);
 			json_decref(body);
 			ipc_send_chunk(cfd, frame, flen, 0, NULL, 0);
 			error_release(&err);

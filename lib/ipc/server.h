@@ -38,7 +38,7 @@ struct ipc_route {
 /* Peers allowed: root, and members of admin_gid unless it is (gid_t)-1. */
 struct ipc_server_options {
 	const char *path;
-	mode_t mode;	 /* permissions of the socket file */
+	mode_t mode;	  /* permissions of the socket file */
 	gid_t socket_gid; /* group owner of the socket file, (gid_t)-1 to keep */
 	gid_t admin_gid;
 	const struct ipc_route *routes;
@@ -59,10 +59,8 @@ bool ipc_conn_is_open(const struct ipc_conn *conn);
 void ipc_conn_set_close_hook(struct ipc_conn *conn, void (*fn)(struct ipc_conn *, void *),
 			     void *data);
 /* body is stolen; fds are owned by the frame and closed once sent. */
-int ipc_conn_reply(struct ipc_conn *conn, uint64_t id, json_t *body, const int *fds,
-		   unsigned nfds);
+int ipc_conn_reply(struct ipc_conn *conn, uint64_t id, json_t *body, const int *fds, unsigned nfds);
 int ipc_conn_reply_error(struct ipc_conn *conn, uint64_t id, const struct error *err);
-int ipc_conn_event(struct ipc_conn *conn, uint64_t id, json_t *body, const int *fds,
-		   unsigned nfds);
+int ipc_conn_event(struct ipc_conn *conn, uint64_t id, json_t *body, const int *fds, unsigned nfds);
 
 #endif

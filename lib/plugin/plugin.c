@@ -47,15 +47,17 @@ static int parse_services(json_t *services_config, struct plugin_config *out, st
 	if (json_get_array(services_config, "services", true, &services, err) < 0)
 		return error_prefix(err, "servicesConfig");
 	if (json_array_size(services) == 0)
-		return error_set(err, EINVAL, "servicesConfig.services: must list at least one "
-					      "service");
+		return error_set(err, EINVAL,
+				 "servicesConfig.services: must list at least one "
+				 "service");
 	size_t i;
 	json_t *svc;
 	json_array_foreach(services, i, svc)
 	{
 		if (!json_is_object(svc))
-			return error_set(err, EINVAL, "servicesConfig.services[%zu]: must be an "
-						      "object",
+			return error_set(err, EINVAL,
+					 "servicesConfig.services[%zu]: must be an "
+					 "object",
 					 i);
 		const char *type = NULL, *description = NULL;
 		if (json_get_string(svc, "type", true, &type, err) < 0 ||
@@ -83,8 +85,7 @@ static int parse_services(json_t *services_config, struct plugin_config *out, st
 	return 0;
 }
 
-int plugin_config_parse(const char *text, size_t len, struct plugin_config *out,
-			struct error *err)
+int plugin_config_parse(const char *text, size_t len, struct plugin_config *out, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
 	json_error_t jerr;
@@ -120,8 +121,9 @@ int plugin_config_load(const char *dir, const char *name, bool user, struct plug
 {
 	memset(out, 0, sizeof(*out));
 	if (!plugin_name_valid(name))
-		return error_set(err, EINVAL, "plugin name '%s' is not valid (lower case letters, "
-					      "digits, '.', '_', '-')",
+		return error_set(err, EINVAL,
+				 "plugin name '%s' is not valid (lower case letters, "
+				 "digits, '.', '_', '-')",
 				 name);
 	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
 	_cleanup_free_ char *text = NULL;

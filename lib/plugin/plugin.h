@@ -29,13 +29,13 @@ enum plugin_service_type {
 };
 
 struct plugin_config {
-	char *name;	/* directory name, also the binary's name */
-	char *dir;	/* the plugin's directory */
-	char *binary;	/* <dir>/bin/<name> */
+	char *name;   /* directory name, also the binary's name */
+	char *dir;    /* the plugin's directory */
+	char *binary; /* <dir>/bin/<name> */
 	char *abstract;
-	char *author;	/* may be NULL */
-	char *version;	/* may be NULL */
-	bool user;	/* found in the user directory */
+	char *author;  /* may be NULL */
+	char *version; /* may be NULL */
+	bool user;     /* found in the user directory */
 	bool has_services;
 	bool load_at_boot;
 	unsigned service_types; /* PLUGIN_SERVICE_* bits */
@@ -46,8 +46,7 @@ struct plugin_config {
 bool plugin_name_valid(const char *name);
 const char *plugin_service_type_name(enum plugin_service_type type);
 /* Parses and validates config.json text; errors name the bad field. */
-int plugin_config_parse(const char *text, size_t len, struct plugin_config *out,
-			struct error *err);
+int plugin_config_parse(const char *text, size_t len, struct plugin_config *out, struct error *err);
 /* Loads <dir>/config.json and checks that <dir>/bin/<name> is executable. */
 int plugin_config_load(const char *dir, const char *name, bool user, struct plugin_config *out,
 		       struct error *err);

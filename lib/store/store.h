@@ -27,12 +27,12 @@ int store_commit(struct store *st, struct error *err);
 void store_rollback(struct store *st);
 
 struct store_container {
-	char *id;	  /* 64 hex or user-facing unique id */
-	char *name;	  /* unique */
-	char *image;	  /* normalized reference */
-	char *state;	  /* created, running, stopping, stopped, unknown */
-	int64_t created;  /* unix ms */
-	char *config;	  /* JSON text */
+	char *id;	 /* 64 hex or user-facing unique id */
+	char *name;	 /* unique */
+	char *image;	 /* normalized reference */
+	char *state;	 /* created, running, stopping, stopped, unknown */
+	int64_t created; /* unix ms */
+	char *config;	 /* JSON text */
 };
 struct store_network {
 	char *name;
@@ -70,8 +70,7 @@ void store_container_list_free(struct store_container *list, size_t n);
 int store_network_put(struct store *st, const struct store_network *n, struct error *err);
 int store_network_get(struct store *st, const char *name, struct store_network *out,
 		      struct error *err);
-int store_network_list(struct store *st, struct store_network **out, size_t *n,
-		       struct error *err);
+int store_network_list(struct store *st, struct store_network **out, size_t *n, struct error *err);
 int store_network_delete(struct store *st, const char *name, struct error *err);
 void store_network_release(struct store_network *n);
 void store_network_list_free(struct store_network *list, size_t n);
@@ -96,8 +95,7 @@ void store_image_ref_list_free(struct store_image_ref *list, size_t n);
 /* EEXIST when the address is taken on that network. */
 int store_ip_allocate(struct store *st, const char *network, const char *address,
 		      const char *container_id, struct error *err);
-int store_ip_release(struct store *st, const char *network, const char *address,
-		     struct error *err);
+int store_ip_release(struct store *st, const char *network, const char *address, struct error *err);
 /* Releases every address of a container (on delete); not an error if none. */
 int store_ip_release_container(struct store *st, const char *container_id, struct error *err);
 /* network NULL lists all. */

@@ -55,10 +55,12 @@ static const struct {
 	int code;
 	const char *name;
 } error_names[] = {
-	{ENOENT, "notFound"},	     {EEXIST, "exists"},	   {EINVAL, "invalidArgument"},
-	{EACCES, "permissionDenied"}, {EPERM, "permissionDenied"}, {EBUSY, "busy"},
-	{ETIMEDOUT, "timeout"},	     {EPROTO, "protocolError"},	   {EMSGSIZE, "messageTooLarge"},
-	{ENOSYS, "unsupported"},      {ECONNREFUSED, "unavailable"}, {ENOTCONN, "unavailable"},
+	{ENOENT, "notFound"},	       {EEXIST, "exists"},
+	{EINVAL, "invalidArgument"},   {EACCES, "permissionDenied"},
+	{EPERM, "permissionDenied"},   {EBUSY, "busy"},
+	{ETIMEDOUT, "timeout"},	       {EPROTO, "protocolError"},
+	{EMSGSIZE, "messageTooLarge"}, {ENOSYS, "unsupported"},
+	{ECONNREFUSED, "unavailable"}, {ENOTCONN, "unavailable"},
 	{EAGAIN, "tryAgain"},
 };
 

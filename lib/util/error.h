@@ -11,7 +11,10 @@ struct error {
 	char *message; /* owned; NULL when no error is set */
 };
 
-#define ERROR_INIT {0, NULL}
+#define ERROR_INIT                                                                                 \
+	{                                                                                          \
+		0, NULL                                                                            \
+	}
 #define _cleanup_error_ __attribute__((cleanup(error_release)))
 
 /* Sets the error and returns -code (or -1 when code is 0), so that one line

@@ -38,7 +38,8 @@ int fs_read_file(const char *path, size_t max, char **out, size_t *len_out, stru
 	for (;;) {
 		if (len == cap) {
 			if (cap >= max)
-				return error_set(err, EFBIG, "%s is larger than %zu bytes", path, max);
+				return error_set(err, EFBIG, "%s is larger than %zu bytes", path,
+						 max);
 			cap *= 2;
 			buf = xrealloc(buf, cap + 1);
 		}

@@ -96,8 +96,7 @@ void loop_remove_fd(struct loop_source *src)
 	src->loop->dead = src;
 }
 
-struct loop_timer *loop_add_timer(struct loop *loop, int64_t delay_ms, loop_timer_fn fn,
-				  void *data)
+struct loop_timer *loop_add_timer(struct loop *loop, int64_t delay_ms, loop_timer_fn fn, void *data)
 {
 	struct loop_timer *t = xzalloc(sizeof(*t));
 	t->loop = loop;

@@ -19,8 +19,8 @@ struct report {
 	bool failed;
 };
 
-static void add(struct report *r, const char *name, bool ok, bool required, const char *fmt,
-		...) __attribute__((format(printf, 5, 6)));
+static void add(struct report *r, const char *name, bool ok, bool required, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 static void add(struct report *r, const char *name, bool ok, bool required, const char *fmt, ...)
 {
@@ -55,8 +55,7 @@ static void check_cgroups(struct report *r)
 		add(r, "cgroups", false, true, "cannot read /proc/self/mounts");
 		return;
 	}
-	static const char *const controllers[] = {"cpu", "memory", "pids", "cpuset", "io",
-						  "blkio"};
+	static const char *const controllers[] = {"cpu", "memory", "pids", "cpuset", "io", "blkio"};
 	const char *where[ARRAY_SIZE(controllers)] = {0};
 	char *v2_mount = NULL;
 	struct mntent *m;
@@ -106,9 +105,9 @@ static void check_cgroups(struct report *r)
 		strncat(detail, part, sizeof(detail) - strlen(detail) - 1);
 	}
 	const char *mode = any_v1 && (any_v2 || v2_mount) ? "hybrid"
-			   : any_v1			   ? "v1"
-			   : any_v2			   ? "v2"
-							   : "none";
+			   : any_v1			  ? "v1"
+			   : any_v2			  ? "v2"
+							  : "none";
 	bool ok = where[1] != NULL && where[2] != NULL; /* memory and pids */
 	add(r, "cgroups", ok, true, "%s (%s)", mode, detail[0] ? detail : "no controllers");
 	free(v2_mount);

@@ -217,7 +217,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (strcmp(mode, "ping") == 0)
-			printf("%lld\n", (long long)json_integer_value(json_object_get(reply, "pid")));
+			printf("%lld\n",
+			       (long long)json_integer_value(json_object_get(reply, "pid")));
 		else
 			puts(json_dump_compact(reply));
 		json_decref(reply);
