@@ -163,7 +163,8 @@ static int conn_send(struct ipc_conn *conn, uint16_t flags, uint64_t id, json_t 
 	struct out_frame *f = xzalloc(sizeof(*f));
 	f->data = ipc_frame_encode(flags, id, body, nfds, &f->len);
 	json_decref(body);
-	memcpy(f->fds, fds, sizeof(int) * nfds);
+	if (nfds > 0)
+		memcpy(f->fds, fds, sizeof(int) * nfds);
 	f->nfds = nfds;
 	if (conn->out_bytes + f->len > OUT_QUEUE_LIMIT) {
 		log_warn("closing connection of pid %d: it does not read its replies",

@@ -1,0 +1,15 @@
+#!/bin/sh
+# The main job on a fresh Debian 12 machine, as root: install what is missing,
+# build, install under PREFIX (default /usr/local), start the system and show
+# its status.
+set -eu
+cd "$(dirname "$0")/.."
+PREFIX=${PREFIX:-/usr/local}
+scripts/deps.sh build
+if [ ! -d build/release ]; then
+	meson setup build/release --prefix="$PREFIX" --buildtype=release -Dtests=false
+fi
+ninja -C build/release
+ninja -C build/release install >/dev/null
+"$PREFIX/bin/container" system start
+"$PREFIX/bin/container" system status
