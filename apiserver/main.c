@@ -354,8 +354,12 @@ int main(int argc, char **argv)
 		       CONTAINER_GIT_COMMIT, CONTAINER_BUILD_TYPE, CONTAINER_BUILD_DATE);
 		return 0;
 	}
-	if (strcmp(argv[1], "start") == 0)
+	if (strcmp(argv[1], "start") == 0) {
+		/* Whatever the starter had open (a test runner's pipes, a
+		 * terminal's fds) must not live on in the daemon and its plugins. */
+		close_range(3, ~0U, 0);
 		return cmd_start(argc - 1, argv + 1);
+	}
 	fprintf(stderr, "container-apiserver: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

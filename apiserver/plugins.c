@@ -176,10 +176,12 @@ static int plugin_spawn(struct plugin_instance *p, struct error *err)
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		int devnull = open("/dev/null", O_RDONLY);
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(log_fd, 1) < 0 ||
 		    dup2(log_fd, 2) < 0)
 			_exit(126);
+		/* Nothing of the apiserver's but stdio reaches the plugin. */
+		close_range(3, ~0U, 0);
 		setenv("CONTAINER_APP_ROOT", api->paths.app_root, 1);
 		setenv("CONTAINER_RUN_ROOT", api->paths.run_root, 1);
 		setenv("CONTAINER_LOG_ROOT", api->paths.log_root, 1);
@@ -294,6 +296,9 @@ void supervisor_reap(struct supervisor *sup)
 static void plugin_stop(struct plugin_instance *p)
 {
 	p->wanted = false;
+	/* While stopping, the timer is the one that sends SIGKILL: keep it. */
+	if (p->state == PLUGIN_STOPPING)
+		return;
 	loop_cancel_timer(p->timer);
 	p->timer = NULL;
 	if (p->state == PLUGIN_BACKOFF)

@@ -58,6 +58,7 @@ void cli_table_free(struct cli_table *t);
 /* Command groups. */
 int cli_system(struct cli *cli, int argc, char **argv);
 int cli_plugin(struct cli *cli, int argc, char **argv);
+int cli_image(struct cli *cli, int argc, char **argv);
 /* `container <name> args...` for a CLI plugin; returns only on failure. */
 int cli_run_plugin(struct cli *cli, int argc, char **argv);
 

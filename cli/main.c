@@ -12,6 +12,7 @@
 
 static const struct cli_command commands[] = {
 	{"system", NULL, cli_system, "manage the container system (start, stop, status, logs)"},
+	{"image", NULL, cli_image, "manage images (load, save, import, list, ...)"},
 	{"plugin", NULL, cli_plugin, "list and manage plugins"},
 };
 

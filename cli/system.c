@@ -443,8 +443,8 @@ static int system_version(struct cli *cli, int argc, char **argv)
 	cli_table_print(t, stdout);
 	cli_table_free(t);
 	if (!server)
-		fprintf(stderr, "container: the API server is not running; only the CLI's version "
-				"is shown\n");
+		fprintf(stderr, "container: the API server is not running (run `container system "
+				"start`); only the CLI's version is shown\n");
 	return CLI_OK;
 }
 

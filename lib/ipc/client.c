@@ -129,8 +129,24 @@ int ipc_call_fds(struct ipc_client *c, const char *route, json_t *request, const
 	if (len - IPC_HEADER_SIZE > IPC_MAX_BODY)
 		return error_set(err, EMSGSIZE, "request of %zu bytes exceeds the frame limit",
 				 len - IPC_HEADER_SIZE);
-	if (ipc_write_all(c->fd, data, len, fds, nfds, c->timeout_ms, err) < 0)
+	if (ipc_write_all(c->fd, data, len, fds, nfds, c->timeout_ms, err) < 0) {
+		/* A server that refused us (permission, protocol) said why before
+		 * hanging up: prefer its words to "broken pipe". */
+		struct ipc_frame said;
+		struct error reason = ERROR_INIT;
+		ipc_frame_init(&said);
+		if (ipc_reader_next(&c->reader, c->fd, MSG_DONTWAIT, false, &said, &reason) ==
+			    IPC_READ_FRAME &&
+		    ipc_body_error(said.body, &reason) < 0) {
+			ipc_frame_release(&said);
+			error_release(err);
+			*err = reason;
+			return -err->code;
+		}
+		ipc_frame_release(&said);
+		error_release(&reason);
 		return error_prefix(err, "%s", route);
+	}
 	for (;;) {
 		struct ipc_frame frame;
 		ipc_frame_init(&frame);

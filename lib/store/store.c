@@ -50,6 +50,15 @@ static const char *const schema_migrations[] = {
 	/* 2: store_ip_release_container() deletes by container on every container
 	 * removal; without an index that is a scan of every allocation. */
 	"CREATE INDEX ip_allocations_container ON ip_allocations (container_id);",
+
+	/* 3: unpacked layer snapshots, one per chain id, in snapshots/<id>/fs. */
+	"CREATE TABLE snapshots ("
+	" chain_id TEXT PRIMARY KEY NOT NULL,"
+	" id INTEGER UNIQUE NOT NULL,"
+	" parent TEXT,"
+	" diff_id TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" created INTEGER NOT NULL);",
 };
 
 /* Every statement the store runs, prepared once on first use and kept for the
@@ -83,6 +92,11 @@ enum stmt_id {
 	STMT_IP_RELEASE,
 	STMT_IP_RELEASE_CONTAINER,
 	STMT_IP_LIST,
+	STMT_SNAPSHOT_PUT,
+	STMT_SNAPSHOT_GET,
+	STMT_SNAPSHOT_LIST,
+	STMT_SNAPSHOT_DELETE,
+	STMT_SNAPSHOT_NEXT_ID,
 	STMT_COUNT,
 };
 
@@ -143,6 +157,19 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_IP_RELEASE_CONTAINER] = "DELETE FROM ip_allocations WHERE container_id = ?1",
 	[STMT_IP_LIST] = "SELECT network, address, container_id FROM ip_allocations"
 			 " WHERE ?1 IS NULL OR network = ?1 ORDER BY network, address",
+
+	[STMT_SNAPSHOT_PUT] =
+		"INSERT INTO snapshots (chain_id, id, parent, diff_id, size, created)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (chain_id) DO UPDATE SET"
+		" id = excluded.id, parent = excluded.parent,"
+		" diff_id = excluded.diff_id, size = excluded.size,"
+		" created = excluded.created",
+	[STMT_SNAPSHOT_GET] = "SELECT chain_id, id, parent, diff_id, size, created FROM snapshots"
+			      " WHERE chain_id = ?1",
+	[STMT_SNAPSHOT_LIST] = "SELECT chain_id, id, parent, diff_id, size, created FROM snapshots"
+			       " ORDER BY id",
+	[STMT_SNAPSHOT_DELETE] = "DELETE FROM snapshots WHERE chain_id = ?1",
+	[STMT_SNAPSHOT_NEXT_ID] = "SELECT COALESCE(MAX(id), 0) + 1 FROM snapshots",
 };
 
 struct store {
@@ -250,6 +277,25 @@ static const struct entity image_ref_entity = {
 	.get = STMT_IMAGE_REF_GET,
 	.list = STMT_IMAGE_REF_LIST,
 	.delete = STMT_IMAGE_REF_DELETE,
+};
+static const struct column snapshot_columns[] = {
+	TEXT_COLUMN(struct store_snapshot, chain_id, true),
+	INT64_COLUMN(struct store_snapshot, id),
+	TEXT_COLUMN(struct store_snapshot, parent, false),
+	TEXT_COLUMN(struct store_snapshot, diff_id, true),
+	INT64_COLUMN(struct store_snapshot, size),
+	INT64_COLUMN(struct store_snapshot, created),
+};
+static const struct entity snapshot_entity = {
+	.kind = "snapshot",
+	.plural = "snapshots",
+	.size = sizeof(struct store_snapshot),
+	.columns = snapshot_columns,
+	.ncolumns = ARRAY_SIZE(snapshot_columns),
+	.put = STMT_SNAPSHOT_PUT,
+	.get = STMT_SNAPSHOT_GET,
+	.list = STMT_SNAPSHOT_LIST,
+	.delete = STMT_SNAPSHOT_DELETE,
 };
 /* Allocations are keyed by two columns and have accessors of their own: only
  * binding, reading and freeing go through the descriptor. */
@@ -1041,4 +1087,50 @@ int store_ip_list(struct store *st, const char *network, struct store_ip_allocat
 void store_ip_list_free(struct store_ip_allocation *list, size_t n)
 {
 	entity_list_free(&ip_entity, list, n);
+}
+
+/* ---- Snapshots ---- */
+
+int store_snapshot_put(struct store *st, const struct store_snapshot *s, struct error *err)
+{
+	return entity_put(st, &snapshot_entity, s, err);
+}
+
+int store_snapshot_get(struct store *st, const char *chain_id, struct store_snapshot *out,
+		       struct error *err)
+{
+	return entity_get(st, &snapshot_entity, chain_id, out, err);
+}
+
+int store_snapshot_list(struct store *st, struct store_snapshot **out, size_t *n, struct error *err)
+{
+	return entity_list_all(st, &snapshot_entity, (void **)out, n, err);
+}
+
+int store_snapshot_delete(struct store *st, const char *chain_id, struct error *err)
+{
+	return entity_delete(st, &snapshot_entity, chain_id, err);
+}
+
+int store_snapshot_next_id(struct store *st, int64_t *id, struct error *err)
+{
+	_cleanup_stmt_reset_ sqlite3_stmt *stmt = NULL;
+	int r = stmt_get(st, STMT_SNAPSHOT_NEXT_ID, &stmt, err);
+	if (r < 0)
+		return r;
+	int rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW)
+		return sql_error(st, err, rc, "next snapshot id");
+	*id = sqlite3_column_int64(stmt, 0);
+	return 0;
+}
+
+void store_snapshot_release(struct store_snapshot *s)
+{
+	entity_release(&snapshot_entity, s);
+}
+
+void store_snapshot_list_free(struct store_snapshot *list, size_t n)
+{
+	entity_list_free(&snapshot_entity, list, n);
 }

@@ -56,6 +56,17 @@ struct store_ip_allocation {
 	char *container_id;
 };
 
+/* An unpacked layer stack: snapshots/<id>/fs holds the layer whose chain
+ * id is chain_id, on top of the snapshot `parent` (a chain id, or NULL). */
+struct store_snapshot {
+	char *chain_id;
+	int64_t id;
+	char *parent;
+	char *diff_id;
+	int64_t size; /* bytes of regular files unpacked */
+	int64_t created;
+};
+
 /* put = insert or replace by primary key; get/delete: ENOENT when absent;
  * list: *out is an array of *n items, free with the matching _list_free. */
 int store_container_put(struct store *st, const struct store_container *c, struct error *err);
@@ -102,5 +113,16 @@ int store_ip_release_container(struct store *st, const char *container_id, struc
 int store_ip_list(struct store *st, const char *network, struct store_ip_allocation **out,
 		  size_t *n, struct error *err);
 void store_ip_list_free(struct store_ip_allocation *list, size_t n);
+
+int store_snapshot_put(struct store *st, const struct store_snapshot *s, struct error *err);
+int store_snapshot_get(struct store *st, const char *chain_id, struct store_snapshot *out,
+		       struct error *err);
+int store_snapshot_list(struct store *st, struct store_snapshot **out, size_t *n,
+			struct error *err);
+int store_snapshot_delete(struct store *st, const char *chain_id, struct error *err);
+/* One more than the largest id in use. */
+int store_snapshot_next_id(struct store *st, int64_t *id, struct error *err);
+void store_snapshot_release(struct store_snapshot *s);
+void store_snapshot_list_free(struct store_snapshot *list, size_t n);
 
 #endif

@@ -514,6 +514,64 @@ static void test_image_ref_crud(void **state)
 		     "image reference digest is required");
 }
 
+/* ---- Snapshots ---- */
+
+static void test_snapshot_crud(void **state)
+{
+	struct fixture *f = *state;
+	struct error err = ERROR_INIT;
+	int64_t id = 0;
+	assert_ok(store_snapshot_next_id(f->st, &id, &err));
+	assert_int_equal(id, 1);
+	struct store_snapshot base = {
+		.chain_id = "sha256:"
+			    "1111111111111111111111111111111111111111111111111111111111111111",
+		.id = 1,
+		.diff_id = "sha256:"
+			   "1111111111111111111111111111111111111111111111111111111111111111",
+		.size = 100,
+		.created = 5,
+	};
+	struct store_snapshot top = {
+		.chain_id = "sha256:"
+			    "2222222222222222222222222222222222222222222222222222222222222222",
+		.id = 2,
+		.parent = base.chain_id,
+		.diff_id = "sha256:"
+			   "3333333333333333333333333333333333333333333333333333333333333333",
+		.size = 7,
+		.created = 6,
+	};
+	assert_ok(store_snapshot_put(f->st, &base, &err));
+	assert_ok(store_snapshot_put(f->st, &top, &err));
+	assert_ok(store_snapshot_next_id(f->st, &id, &err));
+	assert_int_equal(id, 3);
+	struct store_snapshot got;
+	assert_ok(store_snapshot_get(f->st, top.chain_id, &got, &err));
+	assert_int_equal(got.id, 2);
+	assert_string_equal(got.parent, base.chain_id);
+	assert_int_equal(got.size, 7);
+	store_snapshot_release(&got);
+	/* ids are unique: a second snapshot may not take id 1 */
+	struct store_snapshot clash = top;
+	clash.chain_id = "sha256:"
+			 "4444444444444444444444444444444444444444444444444444444444444444";
+	clash.id = 1;
+	assert_true(store_snapshot_put(f->st, &clash, &err) < 0);
+	error_release(&err);
+	struct store_snapshot *list = NULL;
+	size_t n = 0;
+	assert_ok(store_snapshot_list(f->st, &list, &n, &err));
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].id, 1);
+	store_snapshot_list_free(list, n);
+	assert_ok(store_snapshot_delete(f->st, base.chain_id, &err));
+	assert_error(store_snapshot_get(f->st, base.chain_id, &got, &err), ENOENT,
+		     "snapshot "
+		     "'sha256:1111111111111111111111111111111111111111111111111111111111111111' "
+		     "not found");
+}
+
 /* ---- IP allocations ---- */
 
 static void test_ip_allocations(void **state)
@@ -895,6 +953,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_volume_crud, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_image_ref_crud, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_ip_allocations, setup_store, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_crud, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction_rollback, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction_isolation, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup_path, teardown),
