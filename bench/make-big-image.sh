@@ -2,7 +2,7 @@
 # Makes a ~200 MB (uncompressed) four-layer OCI image archive for the load
 # benchmark: big incompressible files, compressible text, and thousands of
 # small files, gzip layers. Usage: make-big-image.sh OUT.tar [SCALE_MB]
-set -euo pipefail
+set -eu  # no pipefail: `yes | head` ends yes with SIGPIPE
 out=${1:?usage: make-big-image.sh OUT.tar [MB]}
 mb=${2:-200}
 work=$(mktemp -d)

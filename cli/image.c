@@ -419,9 +419,14 @@ static int image_list(struct cli *cli, int argc, char **argv)
 		snprintf(platform, sizeof(platform), "%s/%s", os ? os : "?", arch ? arch : "?");
 		format_size((double)json_integer_value(json_object_get(img, "size")), size,
 			    sizeof(size));
-		time_format_rfc3339(json_integer_value(json_object_get(img, "created")), created,
-				    sizeof(created));
-		created[19] = '\0';
+		/* the image's own creation time; else when it was stored here */
+		const char *made = json_string_value(json_object_get(img, "imageCreated"));
+		if (made)
+			snprintf(created, sizeof(created), "%s", made);
+		else
+			time_format_rfc3339(json_integer_value(json_object_get(img, "created")),
+					    created, sizeof(created));
+		created[strlen(created) > 19 ? 19 : strlen(created)] = '\0';
 		const char *cells[] = {name ? name : "<none>",
 				       tag ? tag : "<none>",
 				       short_digest,

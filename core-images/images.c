@@ -1173,6 +1173,8 @@ static json_t *image_summary(const struct store_image_ref *ref, const struct ima
 			json_object_set_new(j, "variant", json_string(img->config.variant));
 		json_object_set_new(j, "size", json_integer(image_size(img)));
 		json_object_set_new(j, "layers", json_integer((json_int_t)img->manifest.nlayers));
+		if (img->config.created)
+			json_object_set_new(j, "imageCreated", json_string(img->config.created));
 	}
 	return j;
 }

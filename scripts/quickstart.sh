@@ -1,7 +1,7 @@
 #!/bin/sh
 # The main job on a fresh Debian 12 machine, as root: install what is missing,
 # build, install under PREFIX (default /usr/local), start the system and show
-# its status.
+# its status, load the built-in busybox image and list it.
 set -eu
 cd "$(dirname "$0")/.."
 PREFIX=${PREFIX:-/usr/local}
@@ -13,3 +13,6 @@ ninja -C build/release
 ninja -C build/release install >/dev/null
 "$PREFIX/bin/container" system start
 "$PREFIX/bin/container" system status
+# The built-in test image, made from Debian's busybox-static at build time.
+"$PREFIX/bin/container" image load -i "$PREFIX/share/container/images/busybox.tar"
+"$PREFIX/bin/container" image list -v

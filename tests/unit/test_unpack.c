@@ -55,7 +55,7 @@ static la_ssize_t buf_write_cb(struct archive *a, void *opaque, const void *data
 	return (la_ssize_t)len;
 }
 
-enum member_kind { REG, DIR_, SYMLINK, HARDLINK, CHR, BLK, FIFO };
+enum member_kind { REG, DIRECTORY, SYMLINK, HARDLINK, CHR, BLK, FIFO };
 
 struct spec {
 	const char *path;
@@ -78,7 +78,7 @@ static void add_member(struct archive *a, const struct spec *s)
 	static const mode_t types[] = {AE_IFREG, AE_IFDIR, AE_IFLNK, AE_IFREG,
 				       AE_IFCHR, AE_IFBLK, AE_IFIFO};
 	archive_entry_set_filetype(e, types[s->kind]);
-	archive_entry_set_perm(e, s->perm ? s->perm : (s->kind == DIR_ ? 0755 : 0644));
+	archive_entry_set_perm(e, s->perm ? s->perm : (s->kind == DIRECTORY ? 0755 : 0644));
 	archive_entry_set_uid(e, s->uid);
 	archive_entry_set_gid(e, s->gid);
 	archive_entry_set_mtime(e, s->mtime ? s->mtime : 1600000000, s->mtime_nsec);
@@ -335,9 +335,9 @@ static void test_member_check_table(void **state)
 /* ---- unpacking ------------------------------------------------------------ */
 
 static const struct spec basic_layer[] = {
-	{.path = "./", .kind = DIR_, .perm = 0755, .mtime = 1000},
+	{.path = "./", .kind = DIRECTORY, .perm = 0755, .mtime = 1000},
 	{.path = "etc/",
-	 .kind = DIR_,
+	 .kind = DIRECTORY,
 	 .perm = 0750,
 	 .uid = 0,
 	 .gid = 42,
@@ -585,7 +585,7 @@ static void test_empty_layer(void **state)
 static void test_whiteouts(void **state)
 {
 	static const struct spec layer[] = {
-		{.path = "d/", .kind = DIR_},
+		{.path = "d/", .kind = DIRECTORY},
 		{.path = "d/keep", .data = "k"},
 		{.path = "d/.wh.gone", .data = ""},
 		{.path = ".wh.top", .data = ""},
@@ -595,7 +595,7 @@ static void test_whiteouts(void **state)
 		{.path = ".wh.x", .data = ""},
 		{.path = "tree/a/b", .data = "b"},
 		{.path = ".wh.tree", .data = ""},
-		{.path = ".wh..wh.plnk", .kind = DIR_},
+		{.path = ".wh..wh.plnk", .kind = DIRECTORY},
 	};
 	struct buf tar = {0};
 	build_tar(layer, ARRAY_SIZE(layer), &tar);
@@ -632,15 +632,15 @@ static void test_replacements(void **state)
 	static const struct spec layer[] = {
 		/* file -> directory */
 		{.path = "a", .data = "file"},
-		{.path = "a/", .kind = DIR_, .perm = 0711},
+		{.path = "a/", .kind = DIRECTORY, .perm = 0711},
 		{.path = "a/f", .data = "in a"},
 		/* directory (with a tree) -> file */
 		{.path = "b/c/d", .data = "deep"},
 		{.path = "b", .data = "now a file", .perm = 0640},
 		/* directory -> directory: kept, metadata updated */
-		{.path = "e/", .kind = DIR_, .perm = 0700},
+		{.path = "e/", .kind = DIRECTORY, .perm = 0700},
 		{.path = "e/x", .data = "x"},
-		{.path = "e/", .kind = DIR_, .perm = 0750, .gid = 9, .mtime = 3333},
+		{.path = "e/", .kind = DIRECTORY, .perm = 0750, .gid = 9, .mtime = 3333},
 		/* file -> file, symlink -> file, file -> symlink */
 		{.path = "g", .data = "old"},
 		{.path = "g", .data = "new"},
@@ -650,7 +650,7 @@ static void test_replacements(void **state)
 		{.path = "t", .kind = SYMLINK, .link = "g"},
 		/* symlink to a directory -> directory */
 		{.path = "l", .kind = SYMLINK, .link = "/tmp"},
-		{.path = "l/", .kind = DIR_},
+		{.path = "l/", .kind = DIRECTORY},
 		{.path = "l/y", .data = "y"},
 		/* hard link over an existing file */
 		{.path = "h", .data = "h"},
@@ -747,7 +747,7 @@ static void test_evil_members(void **state)
 	snprintf(climb, sizeof(climb), "a/../../%s", name);
 	const struct spec absolute[] = {{.path = abs_path, .data = "pwned"}};
 	const struct spec dotdot[] = {{.path = rel, .data = "pwned"}};
-	const struct spec dotdot2[] = {{.path = "a/", .kind = DIR_},
+	const struct spec dotdot2[] = {{.path = "a/", .kind = DIRECTORY},
 				       {.path = climb, .data = "pwned"}};
 	const struct spec hardlink[] = {
 		{.path = "h", .kind = HARDLINK, .link = "../../etc/passwd"}};
@@ -806,8 +806,8 @@ static void test_planted_symlink(void **state)
 
 	/* The target exists inside the root: the file is created there. */
 	const struct spec resolved[] = {
-		{.path = "tmp/", .kind = DIR_},
-		{.path = inside, .kind = DIR_},
+		{.path = "tmp/", .kind = DIRECTORY},
+		{.path = inside, .kind = DIRECTORY},
 		{.path = "evil", .kind = SYMLINK, .link = outside},
 		{.path = "evil/pwned", .data = "pwned"},
 		{.path = "evil/sub/deeper", .data = "pwned"},
