@@ -193,6 +193,13 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 	}
 }
 
+/* Busy polling after activity (CONTAINER_BUSY_POLL_US, default 50 µs). */
+static int busy_poll_us(void)
+{
+	const char *v = getenv("CONTAINER_BUSY_POLL_US");
+	return v ? atoi(v) : 50;
+}
+
 static int apiserver_start(struct apiserver *api, int *ready_fd, struct error *err)
 {
 	if (fs_mkdir_p(api->paths.run_root, 0755, err) < 0 ||
@@ -213,6 +220,7 @@ static int apiserver_start(struct apiserver *api, int *ready_fd, struct error *e
 	api->loop = loop_new(err);
 	if (!api->loop)
 		return -err->code;
+	loop_set_busy_poll(api->loop, busy_poll_us());
 
 	sigset_t mask;
 	sigemptyset(&mask);

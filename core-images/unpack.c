@@ -1115,7 +1115,7 @@ static int layer_unpack_stream(int fd, int rootfd, struct layer_unpack_result *o
 		}
 		if (rc == 0)
 			rc = unpacker_fix_dir_times(&u, err);
-		u.rootfd = -1; /* the caller's */
+		u.rootfd = -1; /* closed by layer_unpack() */
 		unpacker_release(&u);
 	}
 	layer_hasher_stop(&hasher);

@@ -24,6 +24,8 @@ struct loop_timer {
 struct loop {
 	int epfd;
 	bool quit;
+	int busy_poll_us;
+	int64_t busy_until_us; /* keep polling without sleeping until then */
 	struct loop_timer *timers;
 	struct loop_source *dead;
 };
@@ -148,7 +150,15 @@ int loop_run(struct loop *loop, struct error *err)
 			timeout = left < 0 ? 0 : (int)(left > 60000 ? 60000 : left);
 		}
 		struct epoll_event events[64];
-		int n = epoll_wait(loop->epfd, events, ARRAY_SIZE(events), timeout);
+		/* Right after some activity, look again without sleeping for a
+		 * moment: back-to-back requests skip a wake-up across CPUs. */
+		int n;
+		if (loop->busy_poll_us > 0 && time_monotonic_us() < loop->busy_until_us)
+			n = epoll_wait(loop->epfd, events, ARRAY_SIZE(events), 0);
+		else
+			n = epoll_wait(loop->epfd, events, ARRAY_SIZE(events), timeout);
+		if (n > 0 && loop->busy_poll_us > 0)
+			loop->busy_until_us = time_monotonic_us() + loop->busy_poll_us;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -165,6 +175,11 @@ int loop_run(struct loop *loop, struct error *err)
 		free_dead(loop);
 	}
 	return 0;
+}
+
+void loop_set_busy_poll(struct loop *loop, int microseconds)
+{
+	loop->busy_poll_us = microseconds;
 }
 
 void loop_quit(struct loop *loop)

@@ -31,5 +31,8 @@ void loop_cancel_timer(struct loop_timer *timer);
 /* Runs until loop_quit(); returns < 0 on an epoll failure. */
 int loop_run(struct loop *loop, struct error *err);
 void loop_quit(struct loop *loop);
+/* After events, keep polling without sleeping for this long (0: off). The
+ * CPU is spent only right after activity, never while idle. */
+void loop_set_busy_poll(struct loop *loop, int microseconds);
 
 #endif
