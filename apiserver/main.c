@@ -78,7 +78,7 @@ static int lock_pidfile(const char *path, int *fd_out, struct error *err)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return error_set(err, errno, "open %s", path);
+		return error_errno(err, errno, "open %s", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int saved = errno;
 		char buf[32] = {0};
@@ -91,7 +91,7 @@ static int lock_pidfile(const char *path, int *fd_out, struct error *err)
 					 "(pid %d, lock %s)",
 					 pid, path);
 		}
-		return error_set(err, saved, "lock %s", path);
+		return error_errno(err, saved, "lock %s", path);
 	}
 	*fd_out = fd;
 	return 0;
@@ -102,7 +102,7 @@ static int write_pid(int fd, struct error *err)
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, n, 0) != n)
-		return error_set(err, errno, "write pid file");
+		return error_errno(err, errno, "write pid file");
 	return 0;
 }
 
@@ -231,7 +231,7 @@ static int apiserver_start(struct apiserver *api, int *ready_fd, struct error *e
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
-		return error_set(err, errno, "signalfd");
+		return error_errno(err, errno, "signalfd");
 	if (!loop_add_fd(api->loop, sfd, EPOLLIN, signal_event, api, err))
 		return -err->code;
 

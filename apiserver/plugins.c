@@ -155,7 +155,7 @@ static int plugin_spawn(struct plugin_instance *p, struct error *err)
 	_cleanup_close_ int log_fd =
 		open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (log_fd < 0)
-		return error_set(err, errno, "open %s", log_path);
+		return error_errno(err, errno, "open %s", log_path);
 	size_t nargs = 0;
 	while (p->cfg.default_args[nargs])
 		nargs++;
@@ -166,7 +166,7 @@ static int plugin_spawn(struct plugin_instance *p, struct error *err)
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
-		return error_set(err, errno, "fork");
+		return error_errno(err, errno, "fork");
 	if (pid == 0) {
 		/* Die with the apiserver; the next one starts us afresh. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);

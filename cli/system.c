@@ -72,7 +72,7 @@ static int run_wait(char *const argv[], struct error *err)
 {
 	pid_t pid = fork();
 	if (pid < 0)
-		return error_set(err, errno, "fork");
+		return error_errno(err, errno, "fork");
 	if (pid == 0) {
 		execvp(argv[0], argv);
 		fprintf(stderr, "container: exec %s: %s\n", argv[0], strerror(errno));
@@ -81,7 +81,7 @@ static int run_wait(char *const argv[], struct error *err)
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return error_set(err, errno, "waitpid");
+			return error_errno(err, errno, "waitpid");
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return error_set(err, EIO, "%s failed", argv[0]);
 	return 0;
@@ -138,7 +138,7 @@ static int start_detached(struct cli *cli, int timeout_ms, struct error *err)
 	cli_debug(cli, "running %s", bin);
 	pid_t pid = fork();
 	if (pid < 0)
-		return error_set(err, errno, "fork");
+		return error_errno(err, errno, "fork");
 	if (pid == 0) {
 		setsid();
 		execv(bin, argv);

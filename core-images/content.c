@@ -78,7 +78,7 @@ int content_open_blob(const struct content_store *cs, const char *digest, int *f
 		if (errno == ENOENT)
 			return error_set(err, ENOENT, "blob %s is not in the content store",
 					 digest);
-		return error_set(err, errno, "open blob %s", digest);
+		return error_errno(err, errno, "open blob %s", digest);
 	}
 	return 0;
 }
@@ -104,7 +104,7 @@ int content_writer_new(struct content_store *cs, struct content_writer **out, st
 	w->path = xasprintf("%s/%016llx", cs->ingest, (unsigned long long)nonce);
 	w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
-		int rc = error_set(err, errno, "create %s", w->path);
+		int rc = error_errno(err, errno, "create %s", w->path);
 		free(w->path);
 		free(w);
 		return rc;
@@ -123,7 +123,7 @@ static int writer_flush(struct content_writer *w, struct error *err)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return error_set(err, errno, "write to the content store");
+			return error_errno(err, errno, "write to the content store");
 		}
 		p += n;
 		left -= n;
@@ -144,7 +144,7 @@ int content_writer_write(struct content_writer *w, const void *data, size_t len,
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
-				return error_set(err, errno, "write to the content store");
+				return error_errno(err, errno, "write to the content store");
 			}
 			p += n;
 			len -= n;
@@ -200,14 +200,14 @@ int content_writer_commit(struct content_writer *w, const char *expected,
 	}
 	/* Durable before visible: a crash never leaves a torn blob under its name. */
 	if (fdatasync(w->fd) < 0) {
-		rc = error_set(err, errno, "sync blob %s", digest);
+		rc = error_errno(err, errno, "sync blob %s", digest);
 		goto fail;
 	}
 	close(w->fd);
 	w->fd = -1;
 	path = content_blob_path(w->cs, digest);
 	if (rename(w->path, path) < 0) {
-		rc = error_set(err, errno, "commit blob %s", digest);
+		rc = error_errno(err, errno, "commit blob %s", digest);
 		goto fail;
 	}
 	*created = true;
@@ -238,7 +238,7 @@ int content_delete(struct content_store *cs, const char *digest, struct error *e
 		return error_set(err, EINVAL, "'%s' is not a valid digest", digest);
 	_cleanup_free_ char *path = content_blob_path(cs, digest);
 	if (unlink(path) < 0 && errno != ENOENT)
-		return error_set(err, errno, "delete blob %s", digest);
+		return error_errno(err, errno, "delete blob %s", digest);
 	return 0;
 }
 
@@ -248,7 +248,7 @@ int content_list(const struct content_store *cs, char ***digests, size_t *n, str
 	*n = 0;
 	DIR *d = opendir(cs->blobs);
 	if (!d)
-		return error_set(err, errno, "open %s", cs->blobs);
+		return error_errno(err, errno, "open %s", cs->blobs);
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')

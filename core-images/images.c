@@ -749,6 +749,22 @@ static int plan_docker_save(struct images *im, struct archive_members *m, struct
 	return rc;
 }
 
+/* Whether some reference other than the digest itself names this manifest. */
+static bool has_name(struct images *im, const char *digest)
+{
+	struct store_image_ref *refs = NULL;
+	size_t n = 0;
+	struct error err = ERROR_INIT;
+	bool named = false;
+	if (store_image_ref_list(im->store, &refs, &n, &err) == 0)
+		for (size_t i = 0; i < n; i++)
+			named |= strcmp(refs[i].digest, digest) == 0 &&
+				 strcmp(refs[i].reference, digest) != 0;
+	store_image_ref_list_free(refs, n);
+	error_release(&err);
+	return named;
+}
+
 /* Writes the references of everything loaded, in one transaction. */
 static int tag_loaded(struct images *im, struct loaded *list, size_t n, json_t *names,
 		      struct error *err)
@@ -763,6 +779,11 @@ static int tag_loaded(struct images *im, struct loaded *list, size_t n, json_t *
 			.created = now,
 		};
 		if (list[i].nnames == 0) {
+			if (has_name(im, list[i].digest)) {
+				/* already known by a name: nothing dangles */
+				json_array_append_new(names, json_string(list[i].digest));
+				continue;
+			}
 			ref.reference = list[i].digest; /* dangling: known by its digest */
 			if (store_image_ref_put(im->store, &ref, err) < 0)
 				goto fail;
@@ -798,6 +819,10 @@ int images_load(struct images *im, int fd, images_progress_fn progress, void *da
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		src->total = st.st_size - lseek(fd, 0, SEEK_CUR);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && src->total == 0) {
+		free(src);
+		return error_set(err, EINVAL, "the archive is empty");
+	}
 	struct archive *a = archive_read_new();
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
@@ -888,7 +913,7 @@ static int write_blob(struct images *im, struct archive *a, const char *digest, 
 		return -err->code;
 	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return error_set(err, errno, "stat blob %s", digest);
+		return error_errno(err, errno, "stat blob %s", digest);
 	_cleanup_free_ char *name = xasprintf("blobs/sha256/%s", digest_hex(digest));
 	struct archive_entry *e = archive_entry_new();
 	archive_entry_set_pathname(e, name);
@@ -905,7 +930,7 @@ static int write_blob(struct images *im, struct archive *a, const char *digest, 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return error_set(err, errno, "read blob %s", digest);
+			return error_errno(err, errno, "read blob %s", digest);
 		if (n == 0)
 			break;
 		if (archive_write_data(a, buf, n) != n)
@@ -1028,6 +1053,11 @@ int images_import(struct images *im, int fd, const char *reference, json_t **out
 	struct content_writer *w = NULL;
 	int rc = 0;
 	struct archive_entry *entry;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == lseek(fd, 0, SEEK_CUR)) {
+		rc = error_set(err, EINVAL, "the root file system archive is empty");
+		goto done;
+	}
 	if (archive_read_open_fd(a, fd, 1 << 17) != ARCHIVE_OK ||
 	    archive_read_next_header(a, &entry) != ARCHIVE_OK) {
 		rc = error_set(err, EINVAL, "read %s: %s", "root file system archive",

@@ -227,7 +227,7 @@ int main(int argc, char **argv)
 	};
 	uint64_t reclaimed = 0;
 	if (sfd < 0) {
-		error_set(&err, errno, "signalfd");
+		error_errno(&err, errno, "signalfd");
 		goto out;
 	}
 	if (images_open(&svc.paths, &svc.images, &err) < 0)

@@ -506,8 +506,8 @@ fail:;
 	int saved = errno;
 	_cleanup_free_ char *shown = member_display(member);
 	_cleanup_free_ char *shown_dir = member_display(prefix);
-	return error_set(err, saved, "member '%s': parent directory %s: %s", shown, shown_dir,
-			 strerror(saved));
+	return error_errno(err, saved, "member '%s': parent directory %s: %s", shown, shown_dir,
+			   strerror(saved));
 }
 
 /* A directory fd for dir (normalized, "" for the root), created if missing.
@@ -526,8 +526,8 @@ static int unpacker_dir(struct unpacker *u, const char *dir, const char *member,
 	} else if (fd < 0) {
 		int saved = errno;
 		_cleanup_free_ char *shown = member_display(member);
-		return error_set(err, saved, "member '%s': parent directory: %s", shown,
-				 strerror(saved));
+		return error_errno(err, saved, "member '%s': parent directory: %s", shown,
+				   strerror(saved));
 	}
 	unpacker_cache_set(u, dir, fd);
 	return fd;
@@ -672,8 +672,8 @@ static int apply_fd_metadata(int fd, struct archive_entry *e, const char *member
 				continue;
 			int saved = errno;
 			_cleanup_free_ char *shown = member_display(member);
-			return error_set(err, saved, "set xattr %s on %s: %s", name, shown,
-					 strerror(saved));
+			return error_errno(err, saved, "set xattr %s on %s: %s", name, shown,
+					   strerror(saved));
 		}
 	}
 	if (set_times) {
@@ -913,8 +913,8 @@ static int unpack_hardlink(struct unpacker *u, const struct member *m, struct er
 		int saved = errno;
 		_cleanup_free_ char *shown = member_display(m->path);
 		_cleanup_free_ char *shown_target = member_display(target);
-		return error_set(err, saved, "link %s to %s: %s", shown, shown_target,
-				 strerror(saved));
+		return error_errno(err, saved, "link %s to %s: %s", shown, shown_target,
+				   strerror(saved));
 	}
 	if (link_fd(fd, m->dirfd, m->name) < 0) {
 		if (errno == EEXIST && same_inode(fd, m->dirfd, m->name))
@@ -929,8 +929,8 @@ static int unpack_hardlink(struct unpacker *u, const struct member *m, struct er
 		int saved = errno;
 		_cleanup_free_ char *shown = member_display(m->path);
 		_cleanup_free_ char *shown_target = member_display(target);
-		return error_set(err, saved, "link %s to %s: %s", shown, shown_target,
-				 strerror(saved));
+		return error_errno(err, saved, "link %s to %s: %s", shown, shown_target,
+				   strerror(saved));
 	}
 	/* The inode's metadata is the target's, as tar does. */
 	return 0;
@@ -1130,7 +1130,7 @@ int layer_unpack(int fd, const char *root, struct layer_unpack_result *out, stru
 	memset(out, 0, sizeof(*out));
 	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
-		return error_set(err, errno, "open %s", root);
+		return error_errno(err, errno, "open %s", root);
 	struct locale_switch ls;
 	locale_switch_enter(&ls);
 	int rc = layer_unpack_stream(fd, rootfd, out, err);

@@ -56,7 +56,7 @@ int ipc_client_connect(const char *path, struct ipc_client **out, struct error *
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		ipc_sockaddr_release(&sa);
-		return error_set(err, errno, "socket");
+		return error_errno(err, errno, "socket");
 	}
 	int rc;
 	do
@@ -67,10 +67,10 @@ int ipc_client_connect(const char *path, struct ipc_client **out, struct error *
 	if (rc < 0) {
 		close(fd);
 		if (saved == EACCES || saved == EPERM)
-			return error_set(err, saved,
-					 "permission denied connecting to %s: run as root or as "
-					 "a member of the container-admin group",
-					 path);
+			return error_errno(err, saved,
+					   "permission denied connecting to %s: run as root or as "
+					   "a member of the container-admin group",
+					   path);
 		return error_set(err, saved, "connect to %s: %s", path, strerror(saved));
 	}
 	*out = ipc_client_from_fd(fd);

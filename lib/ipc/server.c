@@ -387,7 +387,7 @@ int ipc_server_listen(struct loop *loop, const struct ipc_server_options *opts,
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		ipc_sockaddr_release(&sa);
-		return error_set(err, errno, "socket");
+		return error_errno(err, errno, "socket");
 	}
 	/* A socket file left by a crashed server: the caller holds the pid-file
 	 * lock, so nobody is listening on it. */
@@ -399,13 +399,13 @@ int ipc_server_listen(struct loop *loop, const struct ipc_server_options *opts,
 	umask(old);
 	ipc_sockaddr_release(&sa);
 	if (rc < 0)
-		return error_set(err, saved, "bind %s", opts->path);
+		return error_errno(err, saved, "bind %s", opts->path);
 	if (opts->socket_gid != (gid_t)-1 && chown(opts->path, 0, opts->socket_gid) < 0)
-		return error_set(err, errno, "chown %s", opts->path);
+		return error_errno(err, errno, "chown %s", opts->path);
 	if (chmod(opts->path, opts->mode) < 0)
-		return error_set(err, errno, "chmod %s", opts->path);
+		return error_errno(err, errno, "chmod %s", opts->path);
 	if (listen(fd, 256) < 0)
-		return error_set(err, errno, "listen %s", opts->path);
+		return error_errno(err, errno, "listen %s", opts->path);
 	struct ipc_server *srv = xzalloc(sizeof(*srv));
 	srv->loop = loop;
 	srv->opts = *opts;

@@ -188,7 +188,7 @@ int ipc_reader_next(struct ipc_reader *r, int fd, int recv_flags, bool stop_when
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return IPC_READ_AGAIN;
-			return error_set(err, errno, "receive frame");
+			return error_errno(err, errno, "receive frame");
 		}
 		uint64_t from = r->base + r->end;
 		r->end += n;
@@ -283,7 +283,7 @@ int ipc_write_all(int fd, const char *data, size_t len, const int *fds, unsigned
 		}
 		struct pollfd p = {.fd = fd, .events = POLLOUT};
 		if (poll(&p, 1, wait) < 0 && errno != EINTR)
-			return error_set(err, errno, "poll");
+			return error_errno(err, errno, "poll");
 	}
 	return 0;
 }
@@ -304,7 +304,7 @@ int ipc_sockaddr_init(struct ipc_sockaddr *sa, const char *path, struct error *e
 	_cleanup_free_ char *base = fs_basename(path);
 	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return error_set(err, errno, "open socket directory %s", dir);
+		return error_errno(err, errno, "open socket directory %s", dir);
 	int n = snprintf(sa->addr.sun_path, sizeof(sa->addr.sun_path), "/proc/self/fd/%d/%s", dfd,
 			 base);
 	if (n < 0 || (size_t)n >= sizeof(sa->addr.sun_path)) {

@@ -21,6 +21,22 @@ int error_set(struct error *err, int code, const char *fmt, ...)
 	return -code;
 }
 
+int error_errno(struct error *err, int code, const char *fmt, ...)
+{
+	if (code <= 0)
+		code = code < 0 ? -code : EIO;
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		_cleanup_free_ char *what = xvasprintf(fmt, ap);
+		va_end(ap);
+		free(err->message);
+		err->message = xasprintf("%s: %s", what, strerror(code));
+		err->code = code;
+	}
+	return -code;
+}
+
 int error_prefix(struct error *err, const char *fmt, ...)
 {
 	if (!err)

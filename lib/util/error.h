@@ -21,6 +21,9 @@ struct error {
  * both records and propagates: return error_set(err, errno, "open %s", p); */
 int error_set(struct error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same for a failed system call: appends ": <strerror(code)>". */
+int error_errno(struct error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Prepends "context: " to an error already set; returns -code. */
 int error_prefix(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops an error that the caller decided not to propagate. */

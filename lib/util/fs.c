@@ -15,14 +15,14 @@ int fs_mkdir_p(const char *path, mode_t mode, struct error *err)
 			continue;
 		*p = '\0';
 		if (mkdir(copy, mode) < 0 && errno != EEXIST)
-			return error_set(err, errno, "create directory %s", copy);
+			return error_errno(err, errno, "create directory %s", copy);
 		*p = '/';
 	}
 	if (mkdir(copy, mode) < 0 && errno != EEXIST)
-		return error_set(err, errno, "create directory %s", copy);
+		return error_errno(err, errno, "create directory %s", copy);
 	struct stat st;
 	if (stat(copy, &st) < 0)
-		return error_set(err, errno, "stat %s", copy);
+		return error_errno(err, errno, "stat %s", copy);
 	if (!S_ISDIR(st.st_mode))
 		return error_set(err, ENOTDIR, "%s exists and is not a directory", copy);
 	return 0;
@@ -32,7 +32,7 @@ int fs_read_file(const char *path, size_t max, char **out, size_t *len_out, stru
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return error_set(err, errno, "open %s", path);
+		return error_errno(err, errno, "open %s", path);
 	size_t cap = 4096, len = 0;
 	_cleanup_free_ char *buf = xmalloc(cap + 1);
 	for (;;) {
@@ -47,7 +47,7 @@ int fs_read_file(const char *path, size_t max, char **out, size_t *len_out, stru
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return error_set(err, errno, "read %s", path);
+			return error_errno(err, errno, "read %s", path);
 		}
 		if (n == 0)
 			break;
@@ -68,7 +68,7 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
 	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
-		return error_set(err, errno, "create %s", tmp);
+		return error_errno(err, errno, "create %s", tmp);
 	const char *p = data;
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
@@ -77,7 +77,7 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 				continue;
 			int saved = errno;
 			unlink(tmp);
-			return error_set(err, saved, "write %s", tmp);
+			return error_errno(err, saved, "write %s", tmp);
 		}
 		p += n;
 		len -= n;
@@ -85,12 +85,12 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 	if (fsync(fd) < 0) {
 		int saved = errno;
 		unlink(tmp);
-		return error_set(err, saved, "fsync %s", tmp);
+		return error_errno(err, saved, "fsync %s", tmp);
 	}
 	if (rename(tmp, path) < 0) {
 		int saved = errno;
 		unlink(tmp);
-		return error_set(err, saved, "rename %s to %s", tmp, path);
+		return error_errno(err, saved, "rename %s to %s", tmp, path);
 	}
 	_cleanup_free_ char *dir = fs_dirname(path);
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

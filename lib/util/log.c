@@ -33,7 +33,7 @@ int log_open(const char *name, const char *path, enum log_level level, struct er
 		return 0;
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (fd < 0)
-		return error_set(err, errno, "open log file %s", path);
+		return error_errno(err, errno, "open log file %s", path);
 	if (log_state.fd > STDERR_FILENO)
 		close(log_state.fd);
 	log_state.fd = fd;

@@ -34,7 +34,7 @@ struct loop *loop_new(struct error *err)
 {
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0) {
-		error_set(err, errno, "epoll_create1");
+		error_errno(err, errno, "epoll_create1");
 		return NULL;
 	}
 	struct loop *loop = xzalloc(sizeof(*loop));
@@ -75,7 +75,7 @@ struct loop_source *loop_add_fd(struct loop *loop, int fd, uint32_t events, loop
 	src->data = data;
 	struct epoll_event ev = {.events = events, .data.ptr = src};
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		error_set(err, errno, "epoll_ctl add fd %d", fd);
+		error_errno(err, errno, "epoll_ctl add fd %d", fd);
 		free(src);
 		return NULL;
 	}
@@ -162,7 +162,7 @@ int loop_run(struct loop *loop, struct error *err)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return error_set(err, errno, "epoll_wait");
+			return error_errno(err, errno, "epoll_wait");
 		}
 		for (int i = 0; i < n && !loop->quit; i++) {
 			struct loop_source *src = events[i].data.ptr;
