@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages this project needs, only those absent.
 # Usage: scripts/deps.sh [build|test]   (test adds what the test suite needs)
 set -eu
-want="gcc meson ninja-build pkg-config git libjansson-dev libsqlite3-dev libssl-dev libarchive-dev busybox-static"
+want="gcc meson ninja-build pkg-config git libjansson-dev libsqlite3-dev libssl-dev libarchive-dev libseccomp-dev busybox-static"
 if [ "${1:-build}" = test ]; then
 	want="$want libcmocka-dev bats clang libclang-rt-14-dev clang-format util-linux procps skopeo"
 fi

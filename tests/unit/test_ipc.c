@@ -89,9 +89,9 @@ static int route_fds(void *ctx, struct ipc_request *req, json_t **reply, struct 
 	close(in);
 	int p[2];
 	if (n < 0 || pipe2(p, O_CLOEXEC) < 0)
-		return error_set(err, errno, "pipe");
+		return error_errno(err, errno, "pipe");
 	if (write(p[1], "pong", 4) != 4)
-		return error_set(err, errno, "write");
+		return error_errno(err, errno, "write");
 	close(p[1]);
 	req->reply_fds[0] = p[0];
 	req->reply_nfds = 1;

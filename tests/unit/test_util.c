@@ -37,7 +37,7 @@ static void test_rfc3339(void **state)
 static int fails(struct error *err)
 {
 	errno = ENOENT;
-	return error_set(err, errno, "open %s", "/x");
+	return error_errno(err, errno, "open %s", "/x");
 }
 
 static void test_error_convention(void **state)
@@ -45,7 +45,7 @@ static void test_error_convention(void **state)
 	struct error err = ERROR_INIT;
 	assert_int_equal(fails(&err), -ENOENT);
 	assert_int_equal(error_prefix(&err, "load plugin %s", "p"), -ENOENT);
-	assert_string_equal(err.message, "load plugin p: open /x");
+	assert_string_equal(err.message, "load plugin p: open /x: No such file or directory");
 	assert_string_equal(error_code_name(err.code), "notFound");
 	assert_int_equal(error_code_from_name("notFound"), ENOENT);
 	assert_int_equal(error_code_from_name("bogus"), EIO);

@@ -1,0 +1,78 @@
+/* Container cgroups on v2, v1 and hybrid hosts (DESIGN §4).
+ *
+ * Detection is per controller: each of cpu, cpuacct, memory, pids, blkio/io,
+ * cpuset lives either in a v1 hierarchy (a "cgroup" mount whose options name
+ * it) or in the unified v2 hierarchy (a "cgroup2" mount whose
+ * cgroup.controllers lists it). Hybrid hosts have both: v1 controllers plus a
+ * v2 mount (often /sys/fs/cgroup/unified) holding the rest.
+ *
+ * A container's cgroup goes under the cgroup of the process that creates it
+ * (read from /proc/self/cgroup for each hierarchy), never at the root:
+ *   <mount>/<own path>/<parent_name>/<id>
+ * All paths are relative to a root that defaults to "/" so that tests can
+ * lay out a fake /sys/fs/cgroup and /proc files under a temporary directory. */
+#ifndef CONTAINER_CGROUP_H
+#define CONTAINER_CGROUP_H
+
+#include "util/error.h"
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum cgroup_controller {
+	CGROUP_CPU,
+	CGROUP_CPUACCT,
+	CGROUP_MEMORY,
+	CGROUP_PIDS,
+	CGROUP_IO, /* "io" on v2, "blkio" on v1 */
+	CGROUP_CPUSET,
+	CGROUP_NCONTROLLERS,
+};
+
+struct cgroup_layout {
+	/* For each controller: the directory of the hierarchy that holds it
+	 * (e.g. "/sys/fs/cgroup/memory" or "/sys/fs/cgroup"), NULL when the
+	 * host does not have it; and whether that hierarchy is v2. */
+	char *mount[CGROUP_NCONTROLLERS];
+	bool v2[CGROUP_NCONTROLLERS];
+	char *unified; /* the v2 mount, if any (holds the process even with no controller) */
+};
+
+struct cgroup_limits {
+	int64_t cpu_millis;   /* --cpus 1.5 -> 1500; 0 = unlimited */
+	int64_t memory_bytes; /* 0 = unlimited */
+	int64_t pids_max;     /* 0 = unlimited; the runtime passes a default */
+};
+
+struct cgroup_stats {
+	uint64_t cpu_usec;
+	uint64_t memory_usage, memory_limit; /* limit 0 = unlimited */
+	uint64_t pids;
+	uint64_t io_read_bytes, io_write_bytes;
+};
+
+/* Reads <root>/proc/self/mountinfo. root NULL = "/". */
+int cgroup_detect(const char *root, struct cgroup_layout *out, struct error *err);
+void cgroup_layout_release(struct cgroup_layout *l);
+/* "hybrid", "v1", "v2" or "none", for logs and `container doctor`. */
+const char *cgroup_layout_mode(const struct cgroup_layout *l);
+
+struct cgroup;
+/* Creates <parent_name>/<id> under the caller's own cgroup in every
+ * hierarchy (own cgroup read from <root>/proc/self/cgroup; pass pid 0 for
+ * self), enables the needed controllers in v2 subtree_control on the way,
+ * and writes the limits. Nothing is left behind on failure. */
+int cgroup_create(const struct cgroup_layout *l, const char *root, const char *parent_name,
+		  const char *id, const struct cgroup_limits *limits, struct cgroup **out,
+		  struct error *err);
+/* Moves a process into the container's cgroup in every hierarchy. */
+int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct error *err);
+int cgroup_stats(struct cgroup *cg, struct cgroup_stats *out, struct error *err);
+/* Kills what is left (cgroup.kill on v2, else SIGKILL to every pid listed),
+ * waits briefly for it to empty, then removes the directories. */
+int cgroup_destroy(struct cgroup *cg, struct error *err);
+void cgroup_free(struct cgroup *cg);
+/* The directory in the v2 hierarchy (or NULL), for the cgroup namespace. */
+const char *cgroup_unified_path(const struct cgroup *cg);
+
+#endif
