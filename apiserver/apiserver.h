@@ -35,6 +35,20 @@ extern const size_t apiserver_nroutes;
 int health_ping(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
 int health_shutdown(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
 
+/* containers.c */
+int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_bootstrap(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_start(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_wait(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_stop(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_kill(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_delete(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_list(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_inspect(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+/* Reconnects to the helpers of containers that were running. */
+void containers_reconcile(struct apiserver *api);
+size_t containers_running(void);
+
 /* plugins.c: the plugin supervisor. */
 struct supervisor *supervisor_new(struct apiserver *api);
 /* Discovers plugins and starts the loadAtBoot ones. */

@@ -251,6 +251,7 @@ static int apiserver_start(struct apiserver *api, int *ready_fd, struct error *e
 
 	api->supervisor = supervisor_new(api);
 	supervisor_boot(api->supervisor);
+	containers_reconcile(api);
 	log_info("container-apiserver %s (%s) listening on %s; app root %s", CONTAINER_VERSION,
 		 CONTAINER_GIT_COMMIT, sock_path, api->paths.app_root);
 	report_ready(ready_fd, NULL);

@@ -10,5 +10,14 @@ const struct ipc_route apiserver_routes[] = {
 	{"pluginLoad", plugins_load},
 	{"pluginUnload", plugins_unload},
 	{"pluginRestart", plugins_restart},
+	{"containerCreate", containers_create},
+	{"containerBootstrap", containers_bootstrap},
+	{"containerStartProcess", containers_start},
+	{"containerWait", containers_wait},
+	{"containerStop", containers_stop},
+	{"containerKill", containers_kill},
+	{"containerDelete", containers_delete},
+	{"containerList", containers_list},
+	{"containerInspect", containers_inspect},
 };
 const size_t apiserver_nroutes = sizeof(apiserver_routes) / sizeof(apiserver_routes[0]);

@@ -24,6 +24,13 @@ static void usage(FILE *out)
 	      "\n"
 	      "Commands:\n",
 	      out);
+	for (size_t i = 0; i < cli_container_ncommands; i++) {
+		char name[32];
+		const struct cli_command *c = &cli_container_commands[i];
+		snprintf(name, sizeof(name), "%s%s%s", c->name, c->alias ? ", " : "",
+			 c->alias ? c->alias : "");
+		fprintf(out, "  %-10s %s\n", name, c->summary);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("  NAME       run the CLI plugin NAME (see `container plugin list`)\n"
@@ -97,6 +104,11 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (strcmp(sub_argv[0], commands[i].name) == 0)
 			rc = commands[i].run(&cli, sub_argc, sub_argv);
+	for (size_t i = 0; rc < 0 && i < cli_container_ncommands; i++) {
+		const struct cli_command *c = &cli_container_commands[i];
+		if (strcmp(sub_argv[0], c->name) == 0 || (c->alias && strcmp(sub_argv[0], c->alias) == 0))
+			rc = c->run(&cli, sub_argc, sub_argv);
+	}
 	if (rc < 0) {
 		if (strcmp(sub_argv[0], "help") == 0) {
 			usage(stdout);

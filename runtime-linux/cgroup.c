@@ -220,14 +220,14 @@ static int cgroup_write(const char *dir, const char *name, const char *value, st
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0)
-		return error_set(err, errno, "open %s", path);
+		return error_errno(err, errno, "open %s", path);
 	size_t len = strlen(value);
 	ssize_t n;
 	do
 		n = write(fd, value, len);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return error_set(err, errno, "write \"%s\" to %s", value, path);
+		return error_errno(err, errno, "write \"%s\" to %s", value, path);
 	if ((size_t)n != len)
 		return error_set(err, EIO, "short write of \"%s\" to %s", value, path);
 	return 0;
@@ -601,14 +601,14 @@ static int hierarchy_create_once(struct cgroup_hierarchy *h, struct error *err)
 {
 	bool cpuset_v1 = !h->v2 && (h->controllers & BIT(CGROUP_CPUSET));
 	if (mkdir(h->parent_dir, 0755) < 0 && errno != EEXIST)
-		return error_set(err, errno, "create directory %s", h->parent_dir);
+		return error_errno(err, errno, "create directory %s", h->parent_dir);
 	if (h->v2 && hierarchy_enable_controllers(h, err) < 0)
 		return -1;
 	if (cpuset_v1 && cpuset_inherit(h->parent_dir, h->own_dir, err) < 0)
 		return -1;
 	if (mkdir(h->dir, 0755) < 0) {
 		if (errno != EEXIST)
-			return error_set(err, errno, "create directory %s", h->dir);
+			return error_errno(err, errno, "create directory %s", h->dir);
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t count;
 		if (procs_read(h->dir, &pids, &count, err) < 0)
@@ -1053,14 +1053,14 @@ int cgroup_destroy(struct cgroup *cg, struct error *err)
 	for (size_t i = 0; i < cg->count; i++) {
 		const char *dir = cg->hierarchies[i].dir;
 		if (rmdir(dir) < 0 && errno != ENOENT && r == 0)
-			r = error_set(err, errno, "destroy cgroup %s: remove %s", cg->name, dir);
+			r = error_errno(err, errno, "destroy cgroup %s: remove %s", cg->name, dir);
 	}
 	/* The shared parent goes with its last container; another one still
 	 * using it (EBUSY, ENOTEMPTY) keeps it. */
 	for (size_t i = 0; i < cg->count && r == 0; i++) {
 		const char *dir = cg->hierarchies[i].parent_dir;
 		if (rmdir(dir) < 0 && errno != ENOENT && errno != EBUSY && errno != ENOTEMPTY)
-			r = error_set(err, errno, "destroy cgroup %s: remove %s", cg->name, dir);
+			r = error_errno(err, errno, "destroy cgroup %s: remove %s", cg->name, dir);
 	}
 	return r;
 }

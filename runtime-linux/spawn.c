@@ -30,18 +30,19 @@ struct child_error {
 static void __attribute__((noreturn)) child_fail(int sync, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A negative code reports -code without appending its strerror text. */
 static void child_fail(int sync, int code, const char *fmt, ...)
 {
-	struct child_error e = {.code = code ? code : EIO};
+	struct child_error e = {.code = code > 0 ? code : code < 0 ? -code : EIO};
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(e.message, sizeof(e.message), fmt, ap);
 	va_end(ap);
-	if (code && n >= 0 && (size_t)n < sizeof(e.message))
+	if (code > 0 && n >= 0 && (size_t)n < sizeof(e.message))
 		snprintf(e.message + n, sizeof(e.message) - n, ": %s", strerror(code));
 	if (write(sync, &e, sizeof(e)) < 0) {
 	}
-	_exit(code == ENOENT ? 127 : code == EACCES ? 126 : 125);
+	_exit(e.code == ENOENT ? 127 : e.code == EACCES ? 126 : 125);
 }
 
 static int open_in_root(int rootfd, const char *path, int flags)
@@ -296,7 +297,7 @@ static void __attribute__((noreturn)) confine_and_exec(int sync, const struct sp
 		child_fail(sync, errno, "working directory %s", cfg->cwd ? cfg->cwd : "/");
 	char *path = find_executable(cfg->argv[0], cfg->env);
 	if (!path)
-		child_fail(sync, ENOENT, "executable file '%s' not found in $PATH", cfg->argv[0]);
+		child_fail(sync, -ENOENT, "executable file '%s' not found in $PATH", cfg->argv[0]);
 	struct error e = ERROR_INIT;
 	if (caps_apply(cfg->caps, &e) < 0)
 		child_fail(sync, 0, "%s", e.message);

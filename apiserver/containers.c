@@ -1,0 +1,951 @@
+/* The container service: create, bootstrap (start the runtime helper),
+ * start, wait, stop, kill, delete, list, inspect. State lives in the store;
+ * each running container has a monitor connection to its helper whose
+ * pending `wait` call is answered when the container exits, so the
+ * apiserver learns of every exit at once without polling. On start the
+ * apiserver reconnects to every helper that is still alive. */
+#include "apiserver.h"
+#include "ipc/client.h"
+#include "ipc/stream.h"
+#include "json/jsonutil.h"
+#include "util/digest.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+struct pending {
+	struct ipc_conn *conn;
+	uint64_t id;
+	struct pending *next;
+};
+
+/* What the apiserver keeps in memory about a container with a helper. */
+struct container_rt {
+	struct apiserver *api;
+	char *id;
+	int monitor_fd;
+	struct loop_source *src;
+	struct ipc_reader reader;
+	struct pending *waiters;  /* containerWait and containerStop callers */
+	bool delete_when_stopped; /* --rm, or delete -f of a running one */
+	struct pending *deleters; /* containerDelete callers waiting for that */
+	struct container_rt *next;
+};
+
+static struct container_rt *runtimes;
+
+static char *bundle_path(struct apiserver *api, const char *id)
+{
+	return xasprintf("%s/containers/%s", api->paths.app_root, id);
+}
+
+static struct container_rt *rt_find(const char *id)
+{
+	for (struct container_rt *r = runtimes; r; r = r->next)
+		if (strcmp(r->id, id) == 0)
+			return r;
+	return NULL;
+}
+
+/* ---- helpers ---- */
+
+static int helper_connect(struct apiserver *api, const char *id, struct ipc_client **out,
+			  struct error *err)
+{
+	_cleanup_free_ char *bundle = bundle_path(api, id);
+	_cleanup_free_ char *sock = xasprintf("%s/runtime.sock", bundle);
+	if (ipc_client_connect(sock, out, err) < 0)
+		return error_prefix(err, "the runtime helper of container %.12s", id);
+	ipc_client_set_timeout(*out, 10000);
+	return 0;
+}
+
+static int helper_call(struct apiserver *api, const char *id, const char *route, json_t *request,
+		       const int *fds, unsigned nfds, json_t **reply, struct error *err)
+{
+	struct ipc_client *c = NULL;
+	if (helper_connect(api, id, &c, err) < 0)
+		return -err->code;
+	struct ipc_frame frame;
+	ipc_frame_init(&frame);
+	int rc = ipc_call_fds(c, route, request, fds, nfds, &frame, err);
+	if (rc == 0 && reply)
+		*reply = move_ptr(frame.body);
+	ipc_frame_release(&frame);
+	ipc_client_close(c);
+	return rc;
+}
+
+static void update_state(struct apiserver *api, const char *id, const char *state,
+			 json_t *runtime_state)
+{
+	struct store_container c;
+	struct error err = ERROR_INIT;
+	if (store_container_get(api->store, id, &c, &err) < 0) {
+		error_release(&err);
+		return;
+	}
+	json_t *config = json_loads(c.config ? c.config : "{}", 0, NULL);
+	if (!config)
+		config = json_object();
+	if (runtime_state) {
+		static const char *const keys[] = {"exitCode", "startedAt", "finishedAt", "pid"};
+		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+			json_t *v = json_object_get(runtime_state, keys[i]);
+			if (v)
+				json_object_set(config, keys[i], v);
+		}
+	}
+	char *text = json_dump_compact(config);
+	free(c.config);
+	c.config = text;
+	free(c.state);
+	c.state = xstrdup(state);
+	if (store_container_put(api->store, &c, &err) < 0) {
+		log_error("%s", err.message);
+		error_release(&err);
+	}
+	json_decref(config);
+	store_container_release(&c);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Removes everything of a stopped container: helper, bundle, row. */
+static int container_remove(struct apiserver *api, const char *id, struct error *err)
+{
+	struct error ignored = ERROR_INIT;
+	helper_call(api, id, "shutdown", NULL, NULL, 0, NULL, &ignored);
+	error_release(&ignored);
+	_cleanup_free_ char *bundle = bundle_path(api, id);
+	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", bundle);
+	umount2(rootfs, MNT_DETACH); /* only mounted in the container's namespace; harmless */
+	nftw(bundle, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+	if (store_container_delete(api->store, id, err) < 0)
+		return -err->code;
+	log_info("container %.12s removed", id);
+	return 0;
+}
+
+static void rt_free(struct container_rt *r)
+{
+	for (struct container_rt **p = &runtimes; *p; p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	}
+	loop_remove_fd(r->src);
+	if (r->monitor_fd >= 0)
+		close(r->monitor_fd);
+	ipc_reader_release(&r->reader);
+	free(r->id);
+	free(r);
+}
+
+static void answer(struct pending **list, json_t *body, const struct error *e)
+{
+	while (*list) {
+		struct pending *p = *list;
+		*list = p->next;
+		if (ipc_conn_is_open(p->conn)) {
+			if (e)
+				ipc_conn_reply_error(p->conn, p->id, e);
+			else
+				ipc_conn_reply(p->conn, p->id, json_deep_copy(body), NULL, 0);
+		}
+		ipc_conn_unref(p->conn);
+		free(p);
+	}
+}
+
+static void add_pending(struct pending **list, struct ipc_request *req)
+{
+	struct pending *p = xzalloc(sizeof(*p));
+	p->conn = ipc_conn_ref(req->conn);
+	p->id = req->id;
+	p->next = *list;
+	*list = p;
+}
+
+/* The container is over: record it, tell whoever waits, honour --rm. */
+static void container_stopped(struct apiserver *api, struct container_rt *r, json_t *state)
+{
+	_cleanup_json_ json_t *st = state ? json_incref(state) : json_pack("{s:i}", "exitCode", -1);
+	update_state(api, r->id, "stopped", st);
+	/* A stopped container needs no helper: `start` makes a new one. */
+	struct error ignored = ERROR_INIT;
+	helper_call(api, r->id, "shutdown", NULL, NULL, 0, NULL, &ignored);
+	error_release(&ignored);
+	json_t *reply = json_pack("{s:s,s:O}", "id", r->id, "exitCode",
+				  json_object_get(st, "exitCode") ?: json_integer(-1));
+	answer(&r->waiters, reply, NULL);
+	if (r->delete_when_stopped) {
+		struct error err = ERROR_INIT;
+		if (container_remove(api, r->id, &err) < 0) {
+			answer(&r->deleters, NULL, &err);
+			error_release(&err);
+		} else {
+			answer(&r->deleters, reply, NULL);
+		}
+	}
+	json_decref(reply);
+	rt_free(r);
+}
+
+static void monitor_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct container_rt *r = data;
+	struct ipc_frame frame;
+	ipc_frame_init(&frame);
+	struct error err = ERROR_INIT;
+	int rc = ipc_reader_next(&r->reader, fd, MSG_DONTWAIT, false, &frame, &err);
+	if (rc == IPC_READ_AGAIN) {
+		error_release(&err);
+		return;
+	}
+	if (rc == IPC_READ_FRAME) {
+		struct error e = ERROR_INIT;
+		if (ipc_body_error(frame.body, &e) < 0) {
+			log_warn("container %.12s: wait failed: %s", r->id, e.message);
+			container_stopped(r->api, r, NULL);
+		} else {
+			log_info("container %.12s exited with code %lld", r->id,
+				 (long long)json_integer_value(
+					 json_object_get(frame.body, "exitCode")));
+			container_stopped(r->api, r, frame.body);
+		}
+		error_release(&e);
+	} else {
+		/* the helper is gone without telling: the exit code is unknown */
+		log_warn("container %.12s: lost its runtime helper (%s)", r->id, err.message);
+		container_stopped(r->api, r, NULL);
+	}
+	ipc_frame_release(&frame);
+	error_release(&err);
+}
+
+/* Opens a connection to the helper whose pending `wait` is answered at exit. */
+static int monitor_start(struct apiserver *api, const char *id, struct error *err)
+{
+	if (rt_find(id))
+		return 0;
+	struct ipc_client *c = NULL;
+	if (helper_connect(api, id, &c, err) < 0)
+		return -err->code;
+	_cleanup_json_ json_t *body = json_pack("{s:s}", "route", "wait");
+	size_t len;
+	_cleanup_free_ char *frame = ipc_frame_encode(0, 1, body, 0, &len);
+	int fd = dup(ipc_client_fd(c));
+	ipc_client_close(c);
+	if (fd < 0)
+		return error_errno(err, errno, "dup");
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (ipc_write_all(fd, frame, len, NULL, 0, 5000, err) < 0) {
+		close(fd);
+		return -err->code;
+	}
+	struct container_rt *r = xzalloc(sizeof(*r));
+	r->api = api;
+	r->id = xstrdup(id);
+	r->monitor_fd = fd;
+	ipc_reader_init(&r->reader);
+	r->src = loop_add_fd(api->loop, fd, EPOLLIN, monitor_event, r, err);
+	if (!r->src) {
+		close(fd);
+		free(r->id);
+		free(r);
+		return -err->code;
+	}
+	r->next = runtimes;
+	runtimes = r;
+	return 0;
+}
+
+/* Starts the helper: fork, new session, fork again (so that it is nobody's
+ * child but init's and survives us), exec; it says OK on a pipe once it
+ * listens. */
+static int helper_spawn(struct apiserver *api, const char *id, struct error *err)
+{
+	_cleanup_free_ char *bundle = bundle_path(api, id);
+	_cleanup_free_ char *binary =
+		xasprintf("%s/container-runtime-linux/bin/container-runtime-linux",
+			  api->paths.builtin_plugins);
+	_cleanup_free_ char *log_path =
+		xasprintf("%s/container-runtime-linux-%.12s.log", api->paths.log_root, id);
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return error_errno(err, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return error_errno(err, errno, "fork");
+	}
+	if (pid == 0) {
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (devnull < 0 || logfd < 0 || dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 ||
+		    dup2(logfd, 2) < 0)
+			_exit(126);
+		int ready = dup2(pipefd[1], 3);
+		if (ready < 0)
+			_exit(126);
+		close_range(4, ~0U, 0);
+		setenv("CONTAINER_APP_ROOT", api->paths.app_root, 1);
+		setenv("CONTAINER_RUN_ROOT", api->paths.run_root, 1);
+		setenv("CONTAINER_LOG_ROOT", api->paths.log_root, 1);
+		if (chdir("/") < 0)
+			_exit(126);
+		execl(binary, binary, "--bundle", bundle, "--id", id, "--ready-fd", "3",
+		      (char *)NULL);
+		dprintf(2, "exec %s: %s\n", binary, strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	waitpid(pid, NULL, 0);
+	char buf[512] = {0};
+	struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+	int n = poll(&p, 1, 10000);
+	ssize_t got = n > 0 ? read(pipefd[0], buf, sizeof(buf) - 1) : 0;
+	close(pipefd[0]);
+	if (got >= 2 && strncmp(buf, "OK", 2) == 0)
+		return 0;
+	if (got > 0)
+		return error_set(err, EIO, "runtime helper: %s", buf);
+	return error_set(err, EIO, "the runtime helper of container %.12s did not start; see %s",
+			 id, log_path);
+}
+
+/* ---- create ---- */
+
+static bool name_valid(const char *name)
+{
+	size_t len = strlen(name);
+	if (len < 1 || len > 128)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		bool alnum =
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+static void random_id(char out[65])
+{
+	unsigned char bytes[32];
+	if (getrandom(bytes, sizeof(bytes), 0) != sizeof(bytes)) {
+		uint64_t t = (uint64_t)time_monotonic_us();
+		for (size_t i = 0; i < sizeof(bytes); i++)
+			bytes[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)(i * 37);
+	}
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+}
+
+static int image_unpack(struct apiserver *api, const char *image, json_t **out, struct error *err)
+{
+	_cleanup_free_ char *sock = xasprintf("%s/core-images.sock", api->paths.run_root);
+	struct ipc_client *c = NULL;
+	if (ipc_client_connect(sock, &c, err) < 0)
+		return error_prefix(err, "the image service");
+	ipc_client_set_timeout(c, 600000);
+	_cleanup_json_ json_t *req = json_pack("{s:s}", "reference", image);
+	int rc = ipc_call(c, "imageUnpack", req, out, err);
+	ipc_client_close(c);
+	return rc;
+}
+
+/* "uid[:gid]" with numbers, or a name looked up in the image's /etc/passwd
+ * (and /etc/group) from the top layer down. */
+static int resolve_user(json_t *snapshots, const char *spec, int64_t *uid, int64_t *gid,
+			struct error *err)
+{
+	*uid = 0;
+	*gid = 0;
+	if (!spec || !*spec)
+		return 0;
+	_cleanup_free_ char *copy = xstrdup(spec);
+	char *group = strchr(copy, ':');
+	if (group)
+		*group++ = '\0';
+	char *end;
+	long v = strtol(copy, &end, 10);
+	bool numeric = *copy && !*end;
+	bool found = numeric;
+	if (numeric)
+		*uid = v;
+	for (size_t i = json_array_size(snapshots); i-- > 0 && !found;) {
+		const char *dir =
+			json_string_value(json_object_get(json_array_get(snapshots, i), "path"));
+		_cleanup_free_ char *passwd = xasprintf("%s/etc/passwd", dir);
+		FILE *f = fopen(passwd, "re");
+		if (!f)
+			continue;
+		char line[1024];
+		while (fgets(line, sizeof(line), f)) {
+			char *fields[7] = {0};
+			char *save = NULL, *p = line;
+			for (int k = 0; k < 7; k++) {
+				fields[k] = strsep(&p, ":");
+				if (!fields[k])
+					break;
+			}
+			(void)save;
+			if (fields[0] && fields[3] && strcmp(fields[0], copy) == 0) {
+				*uid = atol(fields[2]);
+				*gid = atol(fields[3]);
+				found = true;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	if (!found)
+		return error_set(err, EINVAL,
+				 "unknown user '%s': not a number and not in the "
+				 "image's /etc/passwd",
+				 copy);
+	if (group) {
+		v = strtol(group, &end, 10);
+		if (!*group || *end)
+			return error_set(err, EINVAL, "group '%s' must be a number", group);
+		*gid = v;
+	}
+	return 0;
+}
+
+static json_t *merge_env(json_t *image_env, json_t *given)
+{
+	json_t *env = json_array();
+	size_t i;
+	json_t *v;
+	json_array_foreach(image_env, i, v) json_array_append(env, v);
+	json_array_foreach(given, i, v)
+	{
+		const char *kv = json_string_value(v);
+		const char *eq = strchr(kv, '=');
+		size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
+		for (size_t k = 0; k < json_array_size(env); k++) {
+			const char *old = json_string_value(json_array_get(env, k));
+			if (strncmp(old, kv, klen) == 0 && old[klen] == '=') {
+				json_array_remove(env, k);
+				break;
+			}
+		}
+		json_array_append(env, v);
+	}
+	return env;
+}
+
+static int write_text(const char *dir, const char *name, const char *text, struct error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
+	return fs_write_file_atomic(path, text, strlen(text), 0644, err);
+}
+
+int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	json_t *cfg = NULL, *args = NULL, *entrypoint = NULL, *env = NULL, *labels = NULL,
+	       *cap_add = NULL, *cap_drop = NULL;
+	const char *image = NULL, *name = NULL, *workdir = NULL, *user = NULL, *hostname = NULL;
+	bool tty = false, interactive = false, auto_remove = false, read_only = false;
+	int64_t shm = 0, stop_timeout = 5;
+	const char *stop_signal = NULL;
+	if (json_get_object(req->body, "config", true, &cfg, err) < 0 ||
+	    json_get_string(cfg, "image", true, &image, err) < 0 ||
+	    json_get_string(cfg, "name", false, &name, err) < 0 ||
+	    json_get_string_array(cfg, "args", false, &args, err) < 0 ||
+	    json_get_string_array(cfg, "entrypoint", false, &entrypoint, err) < 0 ||
+	    json_get_string_array(cfg, "env", false, &env, err) < 0 ||
+	    json_get_string(cfg, "workdir", false, &workdir, err) < 0 ||
+	    json_get_string(cfg, "user", false, &user, err) < 0 ||
+	    json_get_string(cfg, "hostname", false, &hostname, err) < 0 ||
+	    json_get_object(cfg, "labels", false, &labels, err) < 0 ||
+	    json_get_string_array(cfg, "capAdd", false, &cap_add, err) < 0 ||
+	    json_get_string_array(cfg, "capDrop", false, &cap_drop, err) < 0 ||
+	    json_get_bool(cfg, "tty", false, &tty, err) < 0 ||
+	    json_get_bool(cfg, "interactive", false, &interactive, err) < 0 ||
+	    json_get_bool(cfg, "autoRemove", false, &auto_remove, err) < 0 ||
+	    json_get_bool(cfg, "readOnly", false, &read_only, err) < 0 ||
+	    json_get_int(cfg, "shmSize", false, &shm, err) < 0 ||
+	    json_get_int(cfg, "stopTimeout", false, &stop_timeout, err) < 0 ||
+	    json_get_string(cfg, "stopSignal", false, &stop_signal, err) < 0)
+		return -err->code;
+	if (name && !name_valid(name))
+		return error_set(
+			err, EINVAL,
+			"invalid container name '%.64s%s': use 1 to 128 of [a-zA-Z0-9_.-], "
+			"starting with a letter or digit",
+			name, strlen(name) > 64 ? "..." : "");
+	if (hostname && (strlen(hostname) > 63 || !name_valid(hostname)))
+		return error_set(err, EINVAL, "invalid hostname '%s'", hostname);
+	char id[65];
+	random_id(id);
+	_cleanup_free_ char *default_name = xstrndup(id, 12);
+	if (!name)
+		name = default_name;
+	struct store_container existing;
+	if (store_container_get(api->store, name, &existing, err) == 0) {
+		store_container_release(&existing);
+		return error_set(err, EEXIST, "the name '%s' is already used by container %.12s",
+				 name, existing.id ? existing.id : "");
+	}
+	error_release(err);
+
+	_cleanup_json_ json_t *image_info = NULL;
+	if (image_unpack(api, image, &image_info, err) < 0)
+		return -err->code;
+	json_t *snapshots = json_object_get(image_info, "snapshots");
+	json_t *icfg = json_object_get(json_object_get(image_info, "config"), "config");
+	json_t *lowers = json_array();
+	size_t i;
+	json_t *s;
+	json_array_foreach(snapshots, i, s) json_array_append(lowers, json_object_get(s, "path"));
+
+	/* the command: entrypoint + args, each defaulting to the image's */
+	json_t *command = json_array();
+	json_t *ep = entrypoint ? entrypoint : json_object_get(icfg, "Entrypoint");
+	json_t *cmd = args && json_array_size(args)
+			      ? args
+			      : (entrypoint ? NULL : json_object_get(icfg, "Cmd"));
+	json_array_foreach(ep, i, s) json_array_append(command, s);
+	json_array_foreach(cmd, i, s) json_array_append(command, s);
+	if (json_array_size(command) == 0) {
+		json_decref(lowers);
+		json_decref(command);
+		return error_set(err, EINVAL, "no command: the image %s has none; give one", image);
+	}
+	int64_t uid = 0, gid = 0;
+	if (!user)
+		user = json_string_value(json_object_get(icfg, "User"));
+	if (resolve_user(snapshots, user, &uid, &gid, err) < 0) {
+		json_decref(lowers);
+		json_decref(command);
+		return -err->code;
+	}
+	json_t *full_env = merge_env(json_object_get(icfg, "Env"), env);
+	if (!workdir || !*workdir)
+		workdir = json_string_value(json_object_get(icfg, "WorkingDir"));
+	if (!workdir || !*workdir)
+		workdir = "/";
+	if (!hostname)
+		hostname = default_name;
+	if (!stop_signal)
+		stop_signal = json_string_value(json_object_get(icfg, "StopSignal"));
+	/* a terminal program wants TERM */
+	if (tty) {
+		json_t *t = json_array();
+		json_array_append_new(t, json_string("TERM=xterm"));
+		json_t *merged = merge_env(t, full_env);
+		json_decref(full_env);
+		json_decref(t);
+		full_env = merged;
+	}
+
+	_cleanup_free_ char *bundle = bundle_path(api, id);
+	if (fs_mkdir_p(bundle, 0700, err) < 0) {
+		json_decref(lowers);
+		json_decref(command);
+		json_decref(full_env);
+		return -err->code;
+	}
+	_cleanup_json_ json_t *bundle_cfg = json_pack(
+		"{s:s,s:s,s:s,s:s,s:o,s:{s:o,s:o,s:s,s:I,s:I,s:b},s:s,s:b,s:I,s:O,s:O}", "id", id,
+		"name", name, "image", json_string_value(json_object_get(image_info, "reference")),
+		"imageDigest", json_string_value(json_object_get(image_info, "digest")),
+		"lowerdirs", lowers, "process", "args", command, "env", full_env, "cwd", workdir,
+		"uid", (json_int_t)uid, "gid", (json_int_t)gid, "tty", tty, "hostname", hostname,
+		"readOnly", read_only, "shmSize", (json_int_t)shm, "capAdd",
+		cap_add ? cap_add : json_null(), "capDrop", cap_drop ? cap_drop : json_null());
+	_cleanup_free_ char *hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost "
+					       "ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
+					       hostname);
+	_cleanup_free_ char *hostname_text = xasprintf("%s\n", hostname);
+	_cleanup_free_ char *cfg_text = json_dumps(bundle_cfg, JSON_INDENT(2));
+	int rc = write_text(bundle, "config.json", cfg_text, err);
+	if (rc == 0)
+		rc = write_text(bundle, "hosts", hosts, err);
+	if (rc == 0)
+		rc = write_text(bundle, "hostname", hostname_text, err);
+	if (rc == 0)
+		rc = write_text(bundle, "resolv.conf", "# no network yet\n", err);
+	/* what the store keeps: the request as given, plus what was resolved */
+	_cleanup_json_ json_t *record = json_deep_copy(cfg);
+	json_object_set(record, "command",
+			json_object_get(json_object_get(bundle_cfg, "process"), "args"));
+	json_object_set_new(record, "autoRemove", json_boolean(auto_remove));
+	json_object_set_new(record, "stopTimeout", json_integer(stop_timeout));
+	if (stop_signal)
+		json_object_set_new(record, "stopSignal", json_string(stop_signal));
+	json_object_set(record, "imageDigest", json_object_get(image_info, "digest"));
+	_cleanup_free_ char *record_text = json_dump_compact(record);
+	struct store_container row = {
+		.id = id,
+		.name = (char *)name,
+		.image = (char *)json_string_value(json_object_get(image_info, "reference")),
+		.state = "created",
+		.created = time_realtime_ms(),
+		.config = record_text,
+	};
+	if (rc == 0)
+		rc = store_container_put(api->store, &row, err);
+	if (rc < 0) {
+		nftw(bundle, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+		return rc;
+	}
+	log_info("container %.12s (%s) created from %s", id, name, image);
+	*reply = json_pack("{s:s,s:s}", "id", id, "name", name);
+	return 0;
+}
+
+/* ---- the life cycle ---- */
+
+static int lookup(struct apiserver *api, json_t *body, struct store_container *c, struct error *err)
+{
+	const char *ref = NULL;
+	if (json_get_string(body, "id", true, &ref, err) < 0)
+		return -err->code;
+	if (store_container_get(api->store, ref, c, err) == 0)
+		return 0;
+	error_release(err);
+	/* a unique prefix of an id */
+	struct store_container *list = NULL;
+	size_t n = 0;
+	if (store_container_list(api->store, &list, &n, err) < 0)
+		return -err->code;
+	int found = -1, matches = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(ref) >= 3 && str_has_prefix(list[i].id, ref)) {
+			found = (int)i;
+			matches++;
+		}
+	int rc = 0;
+	if (matches == 1) {
+		*c = list[found];
+		memset(&list[found], 0, sizeof(list[found]));
+	} else if (matches > 1) {
+		rc = error_set(err, EINVAL, "'%s' matches %d containers: give more of the id", ref,
+			       matches);
+	} else {
+		rc = error_set(err, ENOENT, "no such container: %s", ref);
+	}
+	store_container_list_free(list, n);
+	return rc;
+}
+
+int containers_bootstrap(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	int rc = 0;
+	if (strcmp(c.state, "created") != 0 && strcmp(c.state, "stopped") != 0)
+		rc = error_set(err, EBUSY, "container %s is %s", c.name, c.state);
+	if (rc == 0)
+		rc = helper_spawn(api, c.id, err);
+	if (rc == 0) {
+		_cleanup_json_ json_t *request = json_pack(
+			"{s:O}", "stdio", json_object_get(req->body, "stdio") ?: json_array());
+		int fds[IPC_MAX_FDS];
+		unsigned n = 0;
+		for (unsigned i = 0; i < req->frame->nfds && i < 3; i++)
+			fds[n++] = req->frame->fds[i];
+		rc = helper_call(api, c.id, "bootstrap", request, fds, n, NULL, err);
+	}
+	if (rc == 0)
+		rc = monitor_start(api, c.id, err);
+	if (rc == 0) {
+		struct container_rt *r = rt_find(c.id);
+		json_t *record = json_loads(c.config, 0, NULL);
+		if (r && json_is_true(json_object_get(record, "autoRemove")))
+			r->delete_when_stopped = true;
+		json_decref(record);
+		update_state(api, c.id, "booted", NULL);
+		*reply = json_pack("{s:s}", "id", c.id);
+	}
+	store_container_release(&c);
+	return rc;
+}
+
+int containers_start(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	json_t *state = NULL;
+	int rc = helper_call(api, c.id, "start", NULL, NULL, 0, &state, err);
+	if (rc == 0) {
+		update_state(api, c.id, "running", NULL);
+		*reply = json_pack("{s:s,s:O}", "id", c.id, "pid",
+				   json_object_get(state, "pid") ?: json_integer(0));
+	}
+	json_decref(state);
+	store_container_release(&c);
+	return rc;
+}
+
+int containers_wait(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	struct container_rt *r = rt_find(c.id);
+	int rc = 0;
+	if (r) {
+		add_pending(&r->waiters, req);
+		rc = IPC_REPLY_DEFERRED;
+	} else {
+		json_t *record = json_loads(c.config, 0, NULL);
+		*reply = json_pack("{s:s,s:O}", "id", c.id, "exitCode",
+				   json_object_get(record, "exitCode") ?: json_integer(-1));
+		json_decref(record);
+	}
+	store_container_release(&c);
+	return rc;
+}
+
+static int signal_number(json_t *body, const char *key, int fallback, int *out, struct error *err)
+{
+	int64_t sig = fallback;
+	if (json_get_int(body, key, false, &sig, err) < 0)
+		return -err->code;
+	if (sig <= 0 || sig >= NSIG)
+		return error_set(err, EINVAL, "signal %lld is not valid", (long long)sig);
+	*out = (int)sig;
+	return 0;
+}
+
+int containers_stop(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	json_t *record = json_loads(c.config, 0, NULL);
+	int sig = SIGTERM;
+	int64_t timeout = json_integer_value(json_object_get(record, "stopTimeout"));
+	const char *image_signal = json_string_value(json_object_get(record, "stopSignal"));
+	if (image_signal) {
+		for (int s = 1; s < NSIG; s++) {
+			const char *abbrev = sigabbrev_np(s);
+			if (abbrev && (strcmp(image_signal, abbrev) == 0 ||
+				       (str_has_prefix(image_signal, "SIG") &&
+					strcmp(image_signal + 3, abbrev) == 0)))
+				sig = s;
+		}
+	}
+	json_decref(record);
+	int rc = signal_number(req->body, "signal", sig, &sig, err);
+	if (rc == 0 && json_get_int(req->body, "timeout", false, &timeout, err) < 0)
+		rc = -err->code;
+	struct container_rt *r = rt_find(c.id);
+	if (rc == 0 && !r) {
+		/* already stopped (or never started): stopping is idempotent */
+		*reply = json_pack("{s:s,s:s}", "id", c.id, "state", c.state);
+	} else if (rc == 0) {
+		_cleanup_json_ json_t *request =
+			json_pack("{s:i,s:I}", "signal", sig, "timeout", (json_int_t)timeout);
+		rc = helper_call(api, c.id, "stop", request, NULL, 0, NULL, err);
+		if (rc == 0) {
+			update_state(api, c.id, "stopping", NULL);
+			add_pending(&r->waiters, req);
+			rc = IPC_REPLY_DEFERRED;
+		}
+	}
+	store_container_release(&c);
+	return rc;
+}
+
+int containers_kill(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	int sig = SIGKILL;
+	int rc = signal_number(req->body, "signal", SIGKILL, &sig, err);
+	if (rc == 0 && !rt_find(c.id))
+		rc = error_set(err, EINVAL, "container %s is not running", c.name);
+	if (rc == 0) {
+		_cleanup_json_ json_t *request = json_pack("{s:i}", "signal", sig);
+		rc = helper_call(api, c.id, "kill", request, NULL, 0, NULL, err);
+	}
+	if (rc == 0)
+		*reply = json_pack("{s:s}", "id", c.id);
+	store_container_release(&c);
+	return rc;
+}
+
+int containers_delete(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	bool force = false;
+	int rc = json_get_bool(req->body, "force", false, &force, err) < 0 ? -err->code : 0;
+	struct container_rt *r = rt_find(c.id);
+	if (rc == 0 && r) {
+		_cleanup_json_ json_t *st = NULL;
+		struct error e = ERROR_INIT;
+		bool live = helper_call(api, c.id, "state", NULL, NULL, 0, &st, &e) == 0 &&
+			    strcmp(json_string_value(json_object_get(st, "state")) ?: "",
+				   "stopped") != 0;
+		error_release(&e);
+		if (live && !force) {
+			rc = error_set(err, EBUSY,
+				       "container %s is running: stop it first, or use --force",
+				       c.name);
+		} else {
+			/* take it down, then remove it once the exit is recorded */
+			r->delete_when_stopped = true;
+			add_pending(&r->deleters, req);
+			_cleanup_json_ json_t *request = json_pack("{s:i}", "signal", SIGKILL);
+			helper_call(api, c.id, "kill", request, NULL, 0, NULL, &e);
+			error_release(&e);
+			rc = IPC_REPLY_DEFERRED;
+		}
+	} else if (rc == 0) {
+		rc = container_remove(api, c.id, err);
+		if (rc == 0)
+			*reply = json_pack("{s:s}", "id", c.id);
+	}
+	store_container_release(&c);
+	return rc;
+}
+
+static json_t *container_json(struct store_container *c)
+{
+	json_t *record = json_loads(c->config ? c->config : "{}", 0, NULL);
+	if (!record)
+		record = json_object();
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "id", c->id, "name", c->name, "image",
+			      c->image ? c->image : "", "state", c->state ? c->state : "unknown",
+			      "created", (json_int_t)c->created, "config", record);
+	static const char *const keys[] = {"exitCode", "startedAt", "finishedAt", "pid", "command"};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		json_t *v = json_object_get(record, keys[i]);
+		if (v)
+			json_object_set(j, keys[i], v);
+	}
+	return j;
+}
+
+int containers_list(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	bool all = false;
+	if (json_get_bool(req->body, "all", false, &all, err) < 0)
+		return -err->code;
+	struct store_container *list = NULL;
+	size_t n = 0;
+	if (store_container_list(api->store, &list, &n, err) < 0)
+		return -err->code;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (all || (list[i].state && strcmp(list[i].state, "running") == 0))
+			json_array_append_new(arr, container_json(&list[i]));
+	store_container_list_free(list, n);
+	*reply = json_pack("{s:o}", "containers", arr);
+	return 0;
+}
+
+int containers_inspect(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	*reply = json_pack("{s:o}", "container", container_json(&c));
+	store_container_release(&c);
+	return 0;
+}
+
+/* ---- after a restart ---- */
+
+void containers_reconcile(struct apiserver *api)
+{
+	struct store_container *list = NULL;
+	size_t n = 0;
+	struct error err = ERROR_INIT;
+	if (store_container_list(api->store, &list, &n, &err) < 0) {
+		log_error("%s", err.message);
+		error_release(&err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *state = list[i].state ? list[i].state : "";
+		if (strcmp(state, "created") == 0 || strcmp(state, "stopped") == 0)
+			continue;
+		if (monitor_start(api, list[i].id, &err) == 0) {
+			log_info("container %.12s: reconnected to its runtime helper", list[i].id);
+			continue;
+		}
+		log_warn("container %.12s was %s but its helper is gone (%s): marking it stopped",
+			 list[i].id, state, err.message);
+		error_release(&err);
+		update_state(api, list[i].id, "stopped", NULL);
+		json_t *record = json_loads(list[i].config ? list[i].config : "{}", 0, NULL);
+		if (json_is_true(json_object_get(record, "autoRemove")) &&
+		    container_remove(api, list[i].id, &err) < 0) {
+			log_error("%s", err.message);
+			error_release(&err);
+		}
+		json_decref(record);
+	}
+	store_container_list_free(list, n);
+	/* the helpers that are still monitored also need their --rm flags */
+	for (struct container_rt *r = runtimes; r; r = r->next) {
+		struct store_container c;
+		if (store_container_get(api->store, r->id, &c, &err) == 0) {
+			json_t *record = json_loads(c.config ? c.config : "{}", 0, NULL);
+			r->delete_when_stopped =
+				json_is_true(json_object_get(record, "autoRemove"));
+			json_decref(record);
+			store_container_release(&c);
+		}
+		error_release(&err);
+	}
+}
+
+size_t containers_running(void)
+{
+	size_t n = 0;
+	for (struct container_rt *r = runtimes; r; r = r->next)
+		n++;
+	return n;
+}

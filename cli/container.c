@@ -1,0 +1,806 @@
+/* container run|create|start|stop|kill|delete|list|inspect */
+#include "cli.h"
+#include "json/jsonutil.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+
+/* Signal names as `kill -s` takes them: "TERM", "SIGTERM", or a number. */
+static int parse_signal(const char *text, int *out)
+{
+	char *end;
+	long n = strtol(text, &end, 10);
+	if (*text && !*end && n > 0 && n < NSIG) {
+		*out = (int)n;
+		return 0;
+	}
+	const char *name = str_has_prefix(text, "SIG") ? text + 3 : text;
+	for (int s = 1; s < NSIG; s++) {
+		const char *abbrev = sigabbrev_np(s);
+		if (abbrev && strcasecmp(abbrev, name) == 0) {
+			*out = s;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int call(struct cli *cli, const char *route, json_t *request, const int *fds, unsigned nfds,
+		json_t **reply, int timeout_ms, struct error *err)
+{
+	struct ipc_client *c = NULL;
+	if (cli_connect(cli, &c, err) < 0)
+		return -err->code;
+	ipc_client_set_timeout(c, timeout_ms);
+	struct ipc_frame frame;
+	ipc_frame_init(&frame);
+	cli_debug(cli, "calling %s", route);
+	int rc = ipc_call_fds(c, route, request, fds, nfds, &frame, err);
+	if (rc == 0 && reply)
+		*reply = move_ptr(frame.body);
+	ipc_frame_release(&frame);
+	ipc_client_close(c);
+	return rc;
+}
+
+/* ---- create and run ---- */
+
+struct create_options {
+	json_t *config;
+	bool detach, rm, interactive, tty;
+};
+
+enum {
+	OPT_ENTRYPOINT = 1000,
+	OPT_RM,
+	OPT_NAME,
+	OPT_HOSTNAME,
+	OPT_READ_ONLY,
+	OPT_CAP_ADD,
+	OPT_CAP_DROP,
+	OPT_LABEL,
+	OPT_SHM_SIZE,
+	OPT_STOP_SIGNAL,
+	OPT_STOP_TIMEOUT,
+};
+
+static int64_t parse_size(const char *text)
+{
+	char *end;
+	double v = strtod(text, &end);
+	if (end == text || v < 0)
+		return -1;
+	int64_t mult = 1;
+	switch (*end) {
+	case 'b':
+	case 'B':
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		mult = 1024;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1024 * 1024;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1024LL * 1024 * 1024;
+		break;
+	default:
+		return -1;
+	}
+	if (*end && end[1] && !(end[1] == 'b' || end[1] == 'B'))
+		return -1;
+	return (int64_t)(v * (double)mult);
+}
+
+static const char create_usage_text[] =
+	"Options:\n"
+	"  -d, --detach            run in the background and print the id (run only)\n"
+	"  --rm                    remove the container when it exits\n"
+	"  -i, --interactive       keep standard input attached\n"
+	"  -t, --tty               allocate a terminal\n"
+	"  --name NAME             a name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128)\n"
+	"  -e, --env KEY=VALUE     set an environment variable (repeatable)\n"
+	"  -w, --workdir DIR       working directory inside the container\n"
+	"  -u, --user USER[:GROUP] user name or uid, optional gid\n"
+	"  --entrypoint CMD        override the image's entrypoint\n"
+	"  --hostname NAME         the container's hostname\n"
+	"  --read-only             mount the root file system read-only\n"
+	"  --cap-add CAP           add a capability (repeatable; ALL)\n"
+	"  --cap-drop CAP          drop a capability (repeatable; ALL)\n"
+	"  -l, --label KEY=VALUE   set a label (repeatable)\n"
+	"  --shm-size SIZE         size of /dev/shm (e.g. 64m)\n"
+	"  --stop-signal SIGNAL    signal for `stop` (default: the image's, else SIGTERM)\n"
+	"  --stop-timeout SECONDS  seconds `stop` waits before SIGKILL (default 5)\n"
+	"  -h, --help              show this help\n";
+
+/* Parses the flags of create and run; leaves optind at IMAGE. */
+static int parse_create(int argc, char **argv, bool is_run, const char *usage_head,
+			struct create_options *o)
+{
+	static const struct option options[] = {
+		{"detach", no_argument, NULL, 'd'},
+		{"rm", no_argument, NULL, OPT_RM},
+		{"interactive", no_argument, NULL, 'i'},
+		{"tty", no_argument, NULL, 't'},
+		{"name", required_argument, NULL, OPT_NAME},
+		{"env", required_argument, NULL, 'e'},
+		{"workdir", required_argument, NULL, 'w'},
+		{"user", required_argument, NULL, 'u'},
+		{"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
+		{"hostname", required_argument, NULL, OPT_HOSTNAME},
+		{"read-only", no_argument, NULL, OPT_READ_ONLY},
+		{"cap-add", required_argument, NULL, OPT_CAP_ADD},
+		{"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+		{"label", required_argument, NULL, 'l'},
+		{"shm-size", required_argument, NULL, OPT_SHM_SIZE},
+		{"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
+		{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	o->config = json_object();
+	json_t *env = json_array(), *cap_add = json_array(), *cap_drop = json_array(),
+	       *labels = json_object();
+	json_object_set_new(o->config, "env", env);
+	json_object_set_new(o->config, "capAdd", cap_add);
+	json_object_set_new(o->config, "capDrop", cap_drop);
+	json_object_set_new(o->config, "labels", labels);
+	int opt;
+	/* "+": options stop at the image; what follows is the command */
+	while ((opt = getopt_long(argc, argv, "+ditne:w:u:l:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			if (!is_run)
+				goto usage;
+			o->detach = true;
+			break;
+		case OPT_RM:
+			o->rm = true;
+			break;
+		case 'i':
+			o->interactive = true;
+			break;
+		case 't':
+			o->tty = true;
+			break;
+		case OPT_NAME:
+			json_object_set_new(o->config, "name", json_string(optarg));
+			break;
+		case 'e':
+			if (!strchr(optarg, '=')) {
+				const char *v = getenv(optarg);
+				if (!v)
+					break; /* Docker: an unset variable is left out */
+				json_array_append_new(env, json_sprintf("%s=%s", optarg, v));
+			} else {
+				json_array_append_new(env, json_string(optarg));
+			}
+			break;
+		case 'w':
+			json_object_set_new(o->config, "workdir", json_string(optarg));
+			break;
+		case 'u':
+			json_object_set_new(o->config, "user", json_string(optarg));
+			break;
+		case OPT_ENTRYPOINT:
+			json_object_set_new(o->config, "entrypoint", json_pack("[s]", optarg));
+			break;
+		case OPT_HOSTNAME:
+			json_object_set_new(o->config, "hostname", json_string(optarg));
+			break;
+		case OPT_READ_ONLY:
+			json_object_set_new(o->config, "readOnly", json_true());
+			break;
+		case OPT_CAP_ADD:
+			json_array_append_new(cap_add, json_string(optarg));
+			break;
+		case OPT_CAP_DROP:
+			json_array_append_new(cap_drop, json_string(optarg));
+			break;
+		case 'l': {
+			const char *eq = strchr(optarg, '=');
+			_cleanup_free_ char *key =
+				eq ? xstrndup(optarg, eq - optarg) : xstrdup(optarg);
+			json_object_set_new(labels, key, json_string(eq ? eq + 1 : ""));
+			break;
+		}
+		case OPT_SHM_SIZE: {
+			int64_t size = parse_size(optarg);
+			if (size <= 0) {
+				cli_fail("--shm-size wants a size such as 64m, not '%s'", optarg);
+				return CLI_USAGE;
+			}
+			json_object_set_new(o->config, "shmSize", json_integer(size));
+			break;
+		}
+		case OPT_STOP_SIGNAL: {
+			int sig;
+			if (parse_signal(optarg, &sig) < 0) {
+				cli_fail("unknown signal '%s'", optarg);
+				return CLI_USAGE;
+			}
+			json_object_set_new(o->config, "stopSignal",
+					    json_string(sigabbrev_np(sig)));
+			break;
+		}
+		case OPT_STOP_TIMEOUT: {
+			char *end;
+			long t = strtol(optarg, &end, 10);
+			if (*end || t < 0) {
+				cli_fail("--stop-timeout wants seconds, not '%s'", optarg);
+				return CLI_USAGE;
+			}
+			json_object_set_new(o->config, "stopTimeout", json_integer(t));
+			break;
+		}
+		case 'h':
+			fputs(usage_head, stdout);
+			fputs(create_usage_text, stdout);
+			return 1;
+		default:
+			goto usage;
+		}
+	}
+	if (optind >= argc) {
+		cli_fail("name an image");
+		goto usage;
+	}
+	json_object_set_new(o->config, "image", json_string(argv[optind]));
+	if (optind + 1 < argc) {
+		json_t *args = json_array();
+		for (int i = optind + 1; i < argc; i++)
+			json_array_append_new(args, json_string(argv[i]));
+		json_object_set_new(o->config, "args", args);
+	}
+	json_object_set_new(o->config, "tty", json_boolean(o->tty));
+	json_object_set_new(o->config, "interactive", json_boolean(o->interactive));
+	json_object_set_new(o->config, "autoRemove", json_boolean(o->rm));
+	return 0;
+usage:
+	fputs(usage_head, stderr);
+	return -CLI_USAGE;
+}
+
+static int create(struct cli *cli, struct create_options *o, json_t **reply, struct error *err)
+{
+	_cleanup_json_ json_t *request = json_pack("{s:O}", "config", o->config);
+	return call(cli, "containerCreate", request, NULL, 0, reply, 600000, err);
+}
+
+static const char create_usage[] = "Usage: container create [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+				   "\n"
+				   "Creates a container and prints its id.\n"
+				   "\n";
+
+static int container_create(struct cli *cli, int argc, char **argv)
+{
+	struct create_options o = {0};
+	int rc = parse_create(argc, argv, false, create_usage, &o);
+	if (rc != 0) {
+		json_decref(o.config);
+		return rc > 0 ? CLI_OK : -rc;
+	}
+	_cleanup_error_ struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *reply = NULL;
+	rc = create(cli, &o, &reply, &err);
+	json_decref(o.config);
+	if (rc < 0)
+		return cli_fail_error(&err);
+	puts(json_string_value(json_object_get(reply, "id")));
+	return CLI_OK;
+}
+
+/* Exit codes of `run` for engine errors, as Docker's: 125 the engine
+ * failed, 126 the command cannot be run, 127 it was not found. */
+static int engine_error(const struct error *err)
+{
+	cli_fail_error(err);
+	return err->code == ENOENT && strstr(err->message, "not found in") ? 127
+	       : err->code == EACCES					   ? 126
+									   : 125;
+}
+
+static const char run_usage[] =
+	"Usage: container run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+	"\n"
+	"Creates and starts a container; without -d, waits for it and exits\n"
+	"with its exit code.\n"
+	"\n";
+
+static volatile sig_atomic_t forwarded_signal;
+static void on_signal(int sig)
+{
+	forwarded_signal = sig;
+}
+
+static int container_run(struct cli *cli, int argc, char **argv)
+{
+	struct create_options o = {0};
+	int rc = parse_create(argc, argv, true, run_usage, &o);
+	if (rc != 0) {
+		json_decref(o.config);
+		return rc > 0 ? CLI_OK : -rc;
+	}
+	_cleanup_error_ struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *created = NULL;
+	rc = create(cli, &o, &created, &err);
+	json_decref(o.config);
+	if (rc < 0)
+		return engine_error(&err);
+	const char *id = json_string_value(json_object_get(created, "id"));
+	/* stdio: our own descriptors go to the helper; nothing is copied here */
+	int fds[3];
+	unsigned n = 0;
+	_cleanup_json_ json_t *stdio = json_array();
+	json_array_append_new(stdio, json_boolean(!o.detach && o.interactive));
+	json_array_append_new(stdio, json_boolean(!o.detach));
+	json_array_append_new(stdio, json_boolean(!o.detach));
+	if (!o.detach) {
+		if (o.interactive)
+			fds[n++] = STDIN_FILENO;
+		fds[n++] = STDOUT_FILENO;
+		fds[n++] = STDERR_FILENO;
+	}
+	_cleanup_json_ json_t *boot = json_pack("{s:s,s:O}", "id", id, "stdio", stdio);
+	_cleanup_json_ json_t *idreq = json_pack("{s:s}", "id", id);
+	if (call(cli, "containerBootstrap", boot, fds, n, NULL, 30000, &err) < 0 ||
+	    call(cli, "containerStartProcess", idreq, NULL, 0, NULL, 30000, &err) < 0) {
+		int code = engine_error(&err);
+		if (o.rm) {
+			struct error ignored = ERROR_INIT;
+			_cleanup_json_ json_t *del = json_pack("{s:s,s:b}", "id", id, "force", 1);
+			call(cli, "containerDelete", del, NULL, 0, NULL, 30000, &ignored);
+			error_release(&ignored);
+		}
+		return code;
+	}
+	if (o.detach) {
+		puts(id);
+		return CLI_OK;
+	}
+	/* Forward the signals a user sends to `run` to the container. */
+	static const int forward[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+	struct sigaction sa = {.sa_handler = on_signal};
+	for (size_t i = 0; i < ARRAY_SIZE(forward); i++)
+		sigaction(forward[i], &sa, NULL);
+	struct ipc_client *c = NULL;
+	if (cli_connect(cli, &c, &err) < 0)
+		return engine_error(&err);
+	ipc_client_set_timeout(c, 1000);
+	_cleanup_json_ json_t *reply = NULL;
+	/* wait; a timeout just means "look at the signals and wait again" */
+	for (;;) {
+		rc = ipc_call(c, "containerWait", idreq, &reply, &err);
+		if (rc == 0)
+			break;
+		if (err.code != ETIMEDOUT && err.code != EINTR) {
+			ipc_client_close(c);
+			return engine_error(&err);
+		}
+		error_release(&err);
+		if (forwarded_signal) {
+			_cleanup_json_ json_t *k =
+				json_pack("{s:s,s:i}", "id", id, "signal", (int)forwarded_signal);
+			forwarded_signal = 0;
+			struct error ignored = ERROR_INIT;
+			call(cli, "containerKill", k, NULL, 0, NULL, 5000, &ignored);
+			error_release(&ignored);
+		}
+		/* a new connection per wait: the old one still holds the stale call */
+		ipc_client_close(c);
+		if (cli_connect(cli, &c, &err) < 0)
+			return engine_error(&err);
+		ipc_client_set_timeout(c, 1000);
+	}
+	ipc_client_close(c);
+	json_int_t code = json_integer_value(json_object_get(reply, "exitCode"));
+	return code < 0 ? 125 : (int)code;
+}
+
+/* ---- start, stop, kill, delete ---- */
+
+static int for_each(struct cli *cli, int argc, char **argv, int first, const char *route,
+		    json_t *extra, int timeout_ms, bool print_id)
+{
+	int rc = CLI_OK;
+	for (int i = first; i < argc; i++) {
+		_cleanup_json_ json_t *request = extra ? json_deep_copy(extra) : json_object();
+		json_object_set_new(request, "id", json_string(argv[i]));
+		_cleanup_error_ struct error err = ERROR_INIT;
+		if (call(cli, route, request, NULL, 0, NULL, timeout_ms, &err) < 0)
+			rc = cli_fail_error(&err);
+		else if (print_id)
+			puts(argv[i]);
+	}
+	return rc;
+}
+
+static int all_ids(struct cli *cli, bool running_only, json_t **ids, struct error *err)
+{
+	_cleanup_json_ json_t *request = json_pack("{s:b}", "all", !running_only);
+	_cleanup_json_ json_t *reply = NULL;
+	if (call(cli, "containerList", request, NULL, 0, &reply, 30000, err) < 0)
+		return -err->code;
+	*ids = json_array();
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(reply, "containers"), i, c)
+		json_array_append(*ids, json_object_get(c, "id"));
+	return 0;
+}
+
+static const char start_usage[] = "Usage: container start CONTAINER...\n"
+				  "\n"
+				  "Starts created containers in the background.\n"
+				  "\n"
+				  "Options:\n"
+				  "  -h, --help  show this help\n";
+
+static int container_start(struct cli *cli, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(start_usage, stdout);
+		return CLI_OK;
+	}
+	if (argc < 2) {
+		fputs(start_usage, stderr);
+		return CLI_USAGE;
+	}
+	int rc = CLI_OK;
+	for (int i = 1; i < argc; i++) {
+		_cleanup_error_ struct error err = ERROR_INIT;
+		_cleanup_json_ json_t *boot =
+			json_pack("{s:s,s:[bbb]}", "id", argv[i], "stdio", 0, 0, 0);
+		_cleanup_json_ json_t *idreq = json_pack("{s:s}", "id", argv[i]);
+		if (call(cli, "containerBootstrap", boot, NULL, 0, NULL, 30000, &err) < 0 ||
+		    call(cli, "containerStartProcess", idreq, NULL, 0, NULL, 30000, &err) < 0)
+			rc = cli_fail_error(&err);
+		else
+			puts(argv[i]);
+	}
+	return rc;
+}
+
+static const char stop_usage[] =
+	"Usage: container stop [-t SECONDS] [-s SIGNAL] [--all] "
+	"CONTAINER...\n"
+	"\n"
+	"Sends the stop signal (the image's, else SIGTERM), waits, then "
+	"SIGKILL.\n"
+	"\n"
+	"Options:\n"
+	"  -t, --time SECONDS    wait this long before SIGKILL (default 5)\n"
+	"  -s, --signal SIGNAL   the signal to send first\n"
+	"  -a, --all             stop every running container\n"
+	"  -h, --help            show this help\n";
+
+static int container_stop(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"time", required_argument, NULL, 't'},
+		{"signal", required_argument, NULL, 's'},
+		{"all", no_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	_cleanup_json_ json_t *extra = json_object();
+	bool all = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "t:s:ah", options, NULL)) != -1) {
+		switch (opt) {
+		case 't': {
+			char *end;
+			long t = strtol(optarg, &end, 10);
+			if (*end || t < 0) {
+				cli_fail("-t wants seconds, not '%s'", optarg);
+				return CLI_USAGE;
+			}
+			json_object_set_new(extra, "timeout", json_integer(t));
+			break;
+		}
+		case 's': {
+			int sig;
+			if (parse_signal(optarg, &sig) < 0) {
+				cli_fail("unknown signal '%s'", optarg);
+				return CLI_USAGE;
+			}
+			json_object_set_new(extra, "signal", json_integer(sig));
+			break;
+		}
+		case 'a':
+			all = true;
+			break;
+		case 'h':
+			fputs(stop_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(stop_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (all) {
+		_cleanup_error_ struct error err = ERROR_INIT;
+		_cleanup_json_ json_t *ids = NULL;
+		if (all_ids(cli, true, &ids, &err) < 0)
+			return cli_fail_error(&err);
+		int rc = CLI_OK;
+		size_t i;
+		json_t *id;
+		json_array_foreach(ids, i, id)
+		{
+			char *one[] = {"stop", (char *)json_string_value(id)};
+			if (for_each(cli, 2, one, 1, "containerStop", extra, 600000, true) !=
+			    CLI_OK)
+				rc = CLI_FAIL;
+		}
+		return rc;
+	}
+	if (optind >= argc) {
+		fputs(stop_usage, stderr);
+		return CLI_USAGE;
+	}
+	return for_each(cli, argc, argv, optind, "containerStop", extra, 600000, true);
+}
+
+static const char kill_usage[] =
+	"Usage: container kill [-s SIGNAL] [--all] CONTAINER...\n"
+	"\n"
+	"Sends a signal (default SIGKILL) to the container's main process.\n"
+	"\n"
+	"Options:\n"
+	"  -s, --signal SIGNAL  the signal (name or number)\n"
+	"  -a, --all            every running container\n"
+	"  -h, --help           show this help\n";
+
+static int container_kill(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"signal", required_argument, NULL, 's'},
+		{"all", no_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	_cleanup_json_ json_t *extra = json_object();
+	bool all = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "s:ah", options, NULL)) != -1) {
+		switch (opt) {
+		case 's': {
+			int sig;
+			if (parse_signal(optarg, &sig) < 0) {
+				cli_fail("unknown signal '%s'", optarg);
+				return CLI_USAGE;
+			}
+			json_object_set_new(extra, "signal", json_integer(sig));
+			break;
+		}
+		case 'a':
+			all = true;
+			break;
+		case 'h':
+			fputs(kill_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(kill_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (all) {
+		_cleanup_error_ struct error err = ERROR_INIT;
+		_cleanup_json_ json_t *ids = NULL;
+		if (all_ids(cli, true, &ids, &err) < 0)
+			return cli_fail_error(&err);
+		int rc = CLI_OK;
+		size_t i;
+		json_t *id;
+		json_array_foreach(ids, i, id)
+		{
+			char *one[] = {"kill", (char *)json_string_value(id)};
+			if (for_each(cli, 2, one, 1, "containerKill", extra, 30000, true) != CLI_OK)
+				rc = CLI_FAIL;
+		}
+		return rc;
+	}
+	if (optind >= argc) {
+		fputs(kill_usage, stderr);
+		return CLI_USAGE;
+	}
+	return for_each(cli, argc, argv, optind, "containerKill", extra, 30000, true);
+}
+
+static const char delete_usage[] = "Usage: container delete [-f] [--all] CONTAINER...\n"
+				   "\n"
+				   "Removes containers; a running one only with --force.\n"
+				   "\n"
+				   "Options:\n"
+				   "  -f, --force  kill running containers first\n"
+				   "  -a, --all    every container\n"
+				   "  -h, --help   show this help\n";
+
+static int container_delete(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"force", no_argument, NULL, 'f'},
+		{"all", no_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool force = false, all = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "fah", options, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			force = true;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'h':
+			fputs(delete_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(delete_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	_cleanup_json_ json_t *extra = json_pack("{s:b}", "force", force);
+	if (all) {
+		_cleanup_error_ struct error err = ERROR_INIT;
+		_cleanup_json_ json_t *ids = NULL;
+		if (all_ids(cli, false, &ids, &err) < 0)
+			return cli_fail_error(&err);
+		int rc = CLI_OK;
+		size_t i;
+		json_t *id;
+		json_array_foreach(ids, i, id)
+		{
+			char *one[] = {"rm", (char *)json_string_value(id)};
+			if (for_each(cli, 2, one, 1, "containerDelete", extra, 60000, true) !=
+			    CLI_OK)
+				rc = CLI_FAIL;
+		}
+		return rc;
+	}
+	if (optind >= argc) {
+		fputs(delete_usage, stderr);
+		return CLI_USAGE;
+	}
+	return for_each(cli, argc, argv, optind, "containerDelete", extra, 60000, true);
+}
+
+/* ---- list and inspect ---- */
+
+static const char list_usage[] = "Usage: container list [-a] [-q] [--format table|json]\n"
+				 "\n"
+				 "Lists running containers (all with -a).\n"
+				 "\n"
+				 "Options:\n"
+				 "  -a, --all        include stopped and created containers\n"
+				 "  -q, --quiet      print ids only\n"
+				 "  --format FORMAT  table (default) or json\n"
+				 "  -h, --help       show this help\n";
+
+static int container_list(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"all", no_argument, NULL, 'a'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool all = false, quiet = false;
+	enum cli_format format = CLI_FORMAT_TABLE;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "aqh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'a':
+			all = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'f':
+			if (cli_parse_format(optarg, &format) < 0)
+				return CLI_USAGE;
+			break;
+		case 'h':
+			fputs(list_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(list_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	_cleanup_error_ struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *request = json_pack("{s:b}", "all", all);
+	_cleanup_json_ json_t *reply = NULL;
+	if (call(cli, "containerList", request, NULL, 0, &reply, 30000, &err) < 0)
+		return cli_fail_error(&err);
+	json_t *list = json_object_get(reply, "containers");
+	if (format == CLI_FORMAT_JSON) {
+		cli_print_json(list);
+		return CLI_OK;
+	}
+	size_t i;
+	json_t *c;
+	if (quiet) {
+		json_array_foreach(list, i, c) puts(json_string_value(json_object_get(c, "id")));
+		return CLI_OK;
+	}
+	static const char *const headers[] = {"ID", "NAME", "IMAGE",  "STATE",
+					      "IP", "CPUS", "MEMORY", "STARTED"};
+	struct cli_table *t = cli_table_new(8, headers);
+	json_array_foreach(list, i, c)
+	{
+		char id[13];
+		snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(c, "id")));
+		const char *started = json_string_value(json_object_get(c, "startedAt"));
+		char when[20] = "";
+		if (started)
+			snprintf(when, sizeof(when), "%s", started);
+		const char *cells[] = {id,
+				       json_string_value(json_object_get(c, "name")),
+				       json_string_value(json_object_get(c, "image")),
+				       json_string_value(json_object_get(c, "state")),
+				       "",
+				       "-",
+				       "-",
+				       when};
+		cli_table_add(t, cells);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	return CLI_OK;
+}
+
+static const char inspect_usage[] = "Usage: container inspect CONTAINER...\n"
+				    "\n"
+				    "Prints the containers as a JSON array.\n"
+				    "\n"
+				    "Options:\n"
+				    "  -h, --help  show this help\n";
+
+static int container_inspect(struct cli *cli, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(inspect_usage, stdout);
+		return CLI_OK;
+	}
+	if (argc < 2) {
+		fputs(inspect_usage, stderr);
+		return CLI_USAGE;
+	}
+	_cleanup_json_ json_t *all = json_array();
+	int rc = CLI_OK;
+	for (int i = 1; i < argc; i++) {
+		_cleanup_error_ struct error err = ERROR_INIT;
+		_cleanup_json_ json_t *request = json_pack("{s:s}", "id", argv[i]);
+		_cleanup_json_ json_t *reply = NULL;
+		if (call(cli, "containerInspect", request, NULL, 0, &reply, 30000, &err) < 0)
+			rc = cli_fail_error(&err);
+		else
+			json_array_append(all, json_object_get(reply, "container"));
+	}
+	cli_print_json(all);
+	return rc;
+}
+
+const struct cli_command cli_container_commands[] = {
+	{"run", NULL, container_run, "create and start a container"},
+	{"create", NULL, container_create, "create a container"},
+	{"start", NULL, container_start, "start created containers"},
+	{"stop", NULL, container_stop, "stop containers"},
+	{"kill", NULL, container_kill, "send a signal to containers"},
+	{"delete", "rm", container_delete, "remove containers"},
+	{"list", "ls", container_list, "list containers"},
+	{"inspect", NULL, container_inspect, "show containers as JSON"},
+};
+const size_t cli_container_ncommands = ARRAY_SIZE(cli_container_commands);

@@ -1,0 +1,666 @@
+/* container-runtime-linux: the helper that owns one container.
+ *
+ *   container-runtime-linux --bundle DIR --id ID [--ready-fd N]
+ *
+ * Started by the apiserver (double fork, setsid), it outlives the apiserver:
+ * it is a child subreaper, serves <bundle>/runtime.sock, and keeps
+ * <bundle>/state.json current (written atomically, with the init pid and its
+ * start time). Everything happens on one epoll loop; the container's state
+ * changes only in transition(). */
+#include "json/jsonutil.h"
+#include "ipc/server.h"
+#include "security.h"
+#include "spawn.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/paths.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+
+enum helper_state {
+	STATE_CREATED,
+	STATE_BOOTED,
+	STATE_RUNNING,
+	STATE_STOPPING,
+	STATE_STOPPED,
+	STATE_SHUTTING_DOWN,
+};
+
+static const char *const state_names[] = {
+	[STATE_CREATED] = "created", [STATE_BOOTED] = "booted",
+	[STATE_RUNNING] = "running", [STATE_STOPPING] = "stopping",
+	[STATE_STOPPED] = "stopped", [STATE_SHUTTING_DOWN] = "shuttingDown",
+};
+
+struct waiter {
+	struct ipc_conn *conn;
+	uint64_t id;
+	struct waiter *next;
+};
+
+/* An output stream of the container: a pipe we read, tee'd to the log and
+ * to the attached client. */
+struct stream {
+	struct helper *h;
+	const char *name; /* "stdout", "stderr" */
+	int fd;		  /* our read end */
+	int client_fd;	  /* where the attached client wants it, or -1 */
+	struct loop_source *src;
+	char partial[8192]; /* an unterminated line waiting for its end */
+	size_t npartial;
+};
+
+struct helper {
+	char *bundle, *id;
+	json_t *config;
+	struct paths paths;
+	struct loop *loop;
+	struct ipc_server *server;
+	enum helper_state state;
+	pid_t init_pid;
+	unsigned long long init_start;
+	int exit_code; /* -1 until known */
+	int64_t started_ms, finished_ms;
+	bool init_exited;
+	int client_stdin; /* passed through to the container, or -1 */
+	struct stream out, err;
+	int log_fd;
+	struct waiter *waiters;
+	struct loop_timer *kill_timer;
+	struct seccomp_program seccomp;
+};
+
+static void write_state(struct helper *h)
+{
+	char started[40] = "", finished[40] = "";
+	if (h->started_ms)
+		time_format_rfc3339(h->started_ms, started, sizeof(started));
+	if (h->finished_ms)
+		time_format_rfc3339(h->finished_ms, finished, sizeof(finished));
+	_cleanup_json_ json_t *j =
+		json_pack("{s:s,s:s,s:i,s:I,s:i,s:s,s:s,s:i}", "id", h->id, "state",
+			  state_names[h->state], "pid", (int)h->init_pid, "pidStartTime",
+			  (json_int_t)h->init_start, "exitCode", h->exit_code, "startedAt", started,
+			  "finishedAt", finished, "helperPid", (int)getpid());
+	_cleanup_free_ char *text = json_dump_compact(j);
+	_cleanup_free_ char *path = xasprintf("%s/state.json", h->bundle);
+	struct error err = ERROR_INIT;
+	if (fs_write_file_atomic(path, text, strlen(text), 0644, &err) < 0) {
+		log_error("%s", err.message);
+		error_release(&err);
+	}
+}
+
+static json_t *state_json(struct helper *h)
+{
+	char started[40] = "", finished[40] = "";
+	if (h->started_ms)
+		time_format_rfc3339(h->started_ms, started, sizeof(started));
+	if (h->finished_ms)
+		time_format_rfc3339(h->finished_ms, finished, sizeof(finished));
+	json_t *j =
+		json_pack("{s:s,s:s,s:i,s:s,s:s}", "id", h->id, "state", state_names[h->state],
+			  "pid", (int)h->init_pid, "startedAt", started, "finishedAt", finished);
+	if (h->exit_code >= 0)
+		json_object_set_new(j, "exitCode", json_integer(h->exit_code));
+	return j;
+}
+
+static void answer_waiters(struct helper *h)
+{
+	while (h->waiters) {
+		struct waiter *w = h->waiters;
+		h->waiters = w->next;
+		if (ipc_conn_is_open(w->conn))
+			ipc_conn_reply(w->conn, w->id, state_json(h), NULL, 0);
+		ipc_conn_unref(w->conn);
+		free(w);
+	}
+}
+
+/* The one place the state changes. */
+static void transition(struct helper *h, enum helper_state to)
+{
+	log_info("container %s: %s -> %s", h->id, state_names[h->state], state_names[to]);
+	h->state = to;
+	write_state(h);
+	if (to == STATE_STOPPED)
+		answer_waiters(h);
+}
+
+/* ---- output ---- */
+
+/* CRI log lines: "<RFC3339Nano> <stream> <F|P> <text>". */
+static void log_line(struct helper *h, const char *stream, const char *data, size_t len, bool full)
+{
+	if (h->log_fd < 0)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char head[96];
+	int n = snprintf(head, sizeof(head), "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ %s %c ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, ts.tv_nsec, stream, full ? 'F' : 'P');
+	struct iovec iov[3] = {{head, (size_t)n}, {(void *)data, len}, {"\n", 1}};
+	if (writev(h->log_fd, iov, 3) < 0)
+		log_warn("write stdio.log: %s", strerror(errno));
+}
+
+static void stream_log(struct stream *s, const char *data, size_t len)
+{
+	/* split into lines; keep an unterminated tail for the next read */
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t take = nl ? (size_t)(nl - data) : len;
+		if (s->npartial + take > sizeof(s->partial)) {
+			/* a very long line: flush what we have as a partial entry */
+			log_line(s->h, s->name, s->partial, s->npartial, false);
+			s->npartial = 0;
+		}
+		if (take > sizeof(s->partial)) {
+			log_line(s->h, s->name, data, take, nl != NULL);
+		} else if (nl) {
+			memcpy(s->partial + s->npartial, data, take);
+			log_line(s->h, s->name, s->partial, s->npartial + take, true);
+			s->npartial = 0;
+		} else {
+			memcpy(s->partial + s->npartial, data, take);
+			s->npartial += take;
+		}
+		if (!nl)
+			break;
+		data = nl + 1;
+		len -= take + 1;
+	}
+}
+
+static void maybe_finish(struct helper *h);
+
+static void stream_close(struct stream *s)
+{
+	if (s->fd < 0)
+		return;
+	if (s->npartial) {
+		log_line(s->h, s->name, s->partial, s->npartial, false);
+		s->npartial = 0;
+	}
+	loop_remove_fd(s->src);
+	s->src = NULL;
+	close(s->fd);
+	s->fd = -1;
+	if (s->client_fd >= 0) {
+		close(s->client_fd);
+		s->client_fd = -1;
+	}
+}
+
+static void stream_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct stream *s = data;
+	char buf[65536];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		stream_close(s);
+		maybe_finish(s->h);
+		return;
+	}
+	stream_log(s, buf, (size_t)n);
+	if (s->client_fd >= 0) {
+		const char *p = buf;
+		size_t left = (size_t)n;
+		while (left > 0) {
+			ssize_t w = write(s->client_fd, p, left);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				/* the client went away: keep logging, stop copying */
+				close(s->client_fd);
+				s->client_fd = -1;
+				break;
+			}
+			p += w;
+			left -= (size_t)w;
+		}
+	}
+}
+
+static int stream_open(struct helper *h, struct stream *s, const char *name, int *child_end,
+		       struct error *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return error_errno(err, errno, "pipe for %s", name);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	s->h = h;
+	s->name = name;
+	s->fd = p[0];
+	s->src = loop_add_fd(h->loop, p[0], EPOLLIN, stream_event, s, err);
+	if (!s->src) {
+		close(p[0]);
+		close(p[1]);
+		s->fd = -1;
+		return -err->code;
+	}
+	*child_end = p[1];
+	return 0;
+}
+
+/* ---- the container's life ---- */
+
+/* Exit is final once init is gone and its output is drained, so that a
+ * waiter never sees the exit before the last line. */
+static void maybe_finish(struct helper *h)
+{
+	if (!h->init_exited || h->out.fd >= 0 || h->err.fd >= 0)
+		return;
+	if (h->state == STATE_STOPPED || h->state == STATE_SHUTTING_DOWN)
+		return;
+	loop_cancel_timer(h->kill_timer);
+	h->kill_timer = NULL;
+	transition(h, STATE_STOPPED);
+}
+
+static void init_exited(struct helper *h, int status)
+{
+	h->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	h->finished_ms = time_realtime_ms();
+	h->init_exited = true;
+	log_info("container %s: init %d exited with code %d", h->id, (int)h->init_pid,
+		 h->exit_code);
+	maybe_finish(h);
+}
+
+static void reap(struct helper *h)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			return;
+		if (pid == h->init_pid && !h->init_exited)
+			init_exited(h, status);
+	}
+}
+
+static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct helper *h = data;
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			reap(h);
+		else
+			log_info("ignoring %s: the container's life is decided through the API",
+				 strsignal(si.ssi_signo));
+	}
+}
+
+static char **strings_from(json_t *arr)
+{
+	size_t n = json_array_size(arr);
+	char **out = xzalloc(sizeof(char *) * (n + 1));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(json_string_value(json_array_get(arr, i)) ?: "");
+	return out;
+}
+
+static void strings_free(char **list)
+{
+	for (char **p = list; p && *p; p++)
+		free(*p);
+	free(list);
+}
+
+static int start_container(struct helper *h, struct error *err)
+{
+	json_t *c = h->config, *process = json_object_get(c, "process");
+	_cleanup_free_ char *upper = xasprintf("%s/upper", h->bundle);
+	_cleanup_free_ char *work = xasprintf("%s/work", h->bundle);
+	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", h->bundle);
+	if (fs_mkdir_p(upper, 0755, err) < 0 || fs_mkdir_p(work, 0700, err) < 0 ||
+	    fs_mkdir_p(rootfs, 0755, err) < 0)
+		return -err->code;
+	char **lowers = strings_from(json_object_get(c, "lowerdirs"));
+	char **argv = strings_from(json_object_get(process, "args"));
+	char **env = strings_from(json_object_get(process, "env"));
+	size_t nlowers = json_array_size(json_object_get(c, "lowerdirs"));
+	int rc = 0;
+	if (!argv[0])
+		rc = error_set(err, EINVAL,
+			       "no command to run: the image has none and none was "
+			       "given");
+	/* capabilities: default, then the changes asked for */
+	cap_mask_t caps = caps_default();
+	json_t *add = json_object_get(c, "capAdd"), *drop = json_object_get(c, "capDrop");
+	char **adds = strings_from(add), **drops = strings_from(drop);
+	if (rc == 0)
+		rc = caps_apply_changes(caps_default(), (const char *const *)adds,
+					json_array_size(add), (const char *const *)drops,
+					json_array_size(drop), &caps, err);
+	_cleanup_free_ char *cache = xasprintf("%s/cache", h->paths.app_root);
+	if (rc == 0)
+		rc = fs_mkdir_p(cache, 0700, err);
+	if (rc == 0)
+		rc = seccomp_profile_load(caps, cache, &h->seccomp, err);
+	int child_out = -1, child_err = -1, child_in = -1;
+	if (rc == 0)
+		rc = stream_open(h, &h->out, "stdout", &child_out, err);
+	if (rc == 0)
+		rc = stream_open(h, &h->err, "stderr", &child_err, err);
+	if (rc == 0) {
+		child_in = h->client_stdin >= 0 ? h->client_stdin
+						: open("/dev/null", O_RDONLY | O_CLOEXEC);
+		h->client_stdin = -1;
+	}
+	_cleanup_free_ char *hosts = xasprintf("%s/hosts", h->bundle);
+	_cleanup_free_ char *hostname_file = xasprintf("%s/hostname", h->bundle);
+	_cleanup_free_ char *resolv = xasprintf("%s/resolv.conf", h->bundle);
+	if (rc == 0) {
+		const char *hostname = json_string_value(json_object_get(c, "hostname"));
+		struct spawn_config cfg = {
+			.lowerdirs = (const char *const *)lowers,
+			.nlowerdirs = nlowers,
+			.upperdir = upper,
+			.workdir = work,
+			.rootfs = rootfs,
+			.readonly_rootfs = json_is_true(json_object_get(c, "readOnly")),
+			.argv = (const char *const *)argv,
+			.env = (const char *const *)env,
+			.cwd = json_string_value(json_object_get(process, "cwd")),
+			.uid = (uid_t)json_integer_value(json_object_get(process, "uid")),
+			.gid = (gid_t)json_integer_value(json_object_get(process, "gid")),
+			.hostname = hostname,
+			.etc_hosts = access(hosts, F_OK) == 0 ? hosts : NULL,
+			.etc_hostname = access(hostname_file, F_OK) == 0 ? hostname_file : NULL,
+			.etc_resolv_conf = access(resolv, F_OK) == 0 ? resolv : NULL,
+			.shm_size = json_integer_value(json_object_get(c, "shmSize")),
+			.caps = caps,
+			.seccomp = &h->seccomp,
+			.stdio = {child_in, child_out, child_err},
+		};
+		rc = spawn_container(&cfg, &h->init_pid, err);
+	}
+	if (child_in >= 0)
+		close(child_in);
+	if (child_out >= 0)
+		close(child_out);
+	if (child_err >= 0)
+		close(child_err);
+	strings_free(lowers);
+	strings_free(argv);
+	strings_free(env);
+	strings_free(adds);
+	strings_free(drops);
+	if (rc < 0) {
+		stream_close(&h->out);
+		stream_close(&h->err);
+		return rc;
+	}
+	struct error e = ERROR_INIT;
+	if (fs_proc_start_time(h->init_pid, &h->init_start, &e) < 0)
+		error_release(&e);
+	h->started_ms = time_realtime_ms();
+	return 0;
+}
+
+/* ---- routes ---- */
+
+static int route_bootstrap(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct helper *h = ctx;
+	if (h->state != STATE_CREATED)
+		return error_set(err, EBUSY, "container %s is already %s", h->id,
+				 state_names[h->state]);
+	/* stdio: which of stdin, stdout, stderr the client attached, in order */
+	json_t *stdio = NULL;
+	if (json_get_array(req->body, "stdio", false, &stdio, err) < 0)
+		return -err->code;
+	unsigned next = 0;
+	for (int i = 0; i < 3; i++) {
+		bool attached = json_is_true(json_array_get(stdio, i));
+		int fd = attached ? ipc_frame_take_fd(req->frame, next++) : -1;
+		if (attached && fd < 0)
+			return error_set(err, EINVAL,
+					 "stdio[%d] is attached but no descriptor came "
+					 "with it",
+					 i);
+		if (i == 0)
+			h->client_stdin = fd;
+		else if (i == 1)
+			h->out.client_fd = fd;
+		else
+			h->err.client_fd = fd;
+	}
+	transition(h, STATE_BOOTED);
+	return 0;
+}
+
+static int route_start(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct helper *h = ctx;
+	if (h->state != STATE_BOOTED)
+		return error_set(err, EBUSY, "container %s is %s, not booted", h->id,
+				 state_names[h->state]);
+	if (start_container(h, err) < 0) {
+		/* it never ran: record that, so that waiters and the apiserver see an end */
+		h->exit_code = err->code == ENOENT ? 127 : err->code == EACCES ? 126 : 125;
+		h->finished_ms = time_realtime_ms();
+		transition(h, STATE_STOPPED);
+		return -err->code;
+	}
+	transition(h, STATE_RUNNING);
+	*reply = state_json(h);
+	return 0;
+}
+
+static int route_state(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	*reply = state_json(ctx);
+	return 0;
+}
+
+static void kill_timer(struct loop *loop, void *data)
+{
+	struct helper *h = data;
+	h->kill_timer = NULL;
+	if (h->state == STATE_STOPPING && !h->init_exited) {
+		log_info("container %s did not stop in time: SIGKILL", h->id);
+		kill(h->init_pid, SIGKILL);
+	}
+}
+
+static int route_stop(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct helper *h = ctx;
+	int64_t sig = SIGTERM, timeout = 5;
+	if (json_get_int(req->body, "signal", false, &sig, err) < 0 ||
+	    json_get_int(req->body, "timeout", false, &timeout, err) < 0)
+		return -err->code;
+	if (sig <= 0 || sig >= NSIG)
+		return error_set(err, EINVAL, "signal %lld is not valid", (long long)sig);
+	if (h->state == STATE_RUNNING && !h->init_exited) {
+		transition(h, STATE_STOPPING);
+		kill(h->init_pid, (int)sig);
+		h->kill_timer = loop_add_timer(h->loop, timeout * 1000, kill_timer, h);
+	} else if (h->state == STATE_CREATED || h->state == STATE_BOOTED) {
+		transition(h, STATE_STOPPED);
+	}
+	*reply = state_json(h);
+	return 0;
+}
+
+static int route_kill(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct helper *h = ctx;
+	int64_t sig = SIGKILL;
+	if (json_get_int(req->body, "signal", false, &sig, err) < 0)
+		return -err->code;
+	if (sig <= 0 || sig >= NSIG)
+		return error_set(err, EINVAL, "signal %lld is not valid", (long long)sig);
+	if ((h->state != STATE_RUNNING && h->state != STATE_STOPPING) || h->init_exited)
+		return error_set(err, EINVAL, "container %s is not running", h->id);
+	if (kill(h->init_pid, (int)sig) < 0)
+		return error_errno(err, errno, "kill %d", (int)h->init_pid);
+	*reply = state_json(h);
+	return 0;
+}
+
+static int route_wait(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct helper *h = ctx;
+	if (h->state == STATE_STOPPED || h->state == STATE_SHUTTING_DOWN) {
+		*reply = state_json(h);
+		return 0;
+	}
+	struct waiter *w = xzalloc(sizeof(*w));
+	w->conn = ipc_conn_ref(req->conn);
+	w->id = req->id;
+	w->next = h->waiters;
+	h->waiters = w;
+	return IPC_REPLY_DEFERRED;
+}
+
+static void quit_now(struct loop *loop, void *data)
+{
+	loop_quit(loop);
+}
+
+static int route_shutdown(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct helper *h = ctx;
+	if (h->state == STATE_RUNNING || h->state == STATE_STOPPING)
+		return error_set(err, EBUSY, "container %s is still %s: stop it first", h->id,
+				 state_names[h->state]);
+	transition(h, STATE_SHUTTING_DOWN);
+	loop_add_timer(h->loop, 0, quit_now, NULL);
+	*reply = state_json(h);
+	return 0;
+}
+
+static const struct ipc_route routes[] = {
+	{"bootstrap", route_bootstrap}, {"start", route_start}, {"state", route_state},
+	{"stop", route_stop},		{"kill", route_kill},	{"wait", route_wait},
+	{"shutdown", route_shutdown},
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"bundle", required_argument, NULL, 'b'},
+		{"id", required_argument, NULL, 'i'},
+		{"ready-fd", required_argument, NULL, 'r'},
+		{0},
+	};
+	struct helper h = {.exit_code = -1, .client_stdin = -1, .log_fd = -1};
+	h.out.fd = h.err.fd = h.out.client_fd = h.err.client_fd = -1;
+	int ready_fd = -1, opt;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			h.bundle = optarg;
+			break;
+		case 'i':
+			h.id = optarg;
+			break;
+		case 'r':
+			ready_fd = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: container-runtime-linux --bundle DIR --id ID "
+					"[--ready-fd N]\n");
+			return 2;
+		}
+	}
+	if (!h.bundle || !h.id) {
+		fprintf(stderr, "container-runtime-linux: --bundle and --id are required\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	paths_resolve(&h.paths, NULL, NULL, NULL);
+	_cleanup_error_ struct error err = ERROR_INIT;
+	log_open("container-runtime-linux", NULL,
+		 getenv("CONTAINER_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, &err);
+	_cleanup_free_ char *config_path = xasprintf("%s/config.json", h.bundle);
+	_cleanup_free_ char *sock = xasprintf("%s/runtime.sock", h.bundle);
+	_cleanup_free_ char *log_path = xasprintf("%s/stdio.log", h.bundle);
+	_cleanup_free_ char *text = NULL;
+	int rc = 1;
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	struct group *gr = getgrnam("container-admin");
+	gid_t gid = gr ? gr->gr_gid : (gid_t)-1;
+	struct ipc_server_options opts = {
+		.path = sock,
+		.mode = 0600,
+		.socket_gid = (gid_t)-1,
+		.admin_gid = gid,
+		.routes = routes,
+		.nroutes = ARRAY_SIZE(routes),
+		.ctx = &h,
+	};
+	if (fs_read_file(config_path, 4 << 20, &text, NULL, &err) < 0)
+		goto out;
+	h.config = json_loads(text, 0, NULL);
+	if (!json_is_object(h.config)) {
+		error_set(&err, EINVAL, "%s is not a JSON object", config_path);
+		goto out;
+	}
+	h.log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (h.log_fd < 0) {
+		error_errno(&err, errno, "open %s", log_path);
+		goto out;
+	}
+	h.loop = loop_new(&err);
+	if (!h.loop || sfd < 0 || !loop_add_fd(h.loop, sfd, EPOLLIN, signal_event, &h, &err) ||
+	    ipc_server_listen(h.loop, &opts, &h.server, &err) < 0)
+		goto out;
+	write_state(&h);
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "OK", 2) < 0) {
+		}
+		close(ready_fd);
+		ready_fd = -1;
+	}
+	log_info("container %s: helper ready on %s", h.id, sock);
+	rc = loop_run(h.loop, &err) < 0 ? 1 : 0;
+out:
+	if (error_is_set(&err)) {
+		log_error("%s", err.message);
+		if (ready_fd >= 0 && write(ready_fd, err.message, strlen(err.message)) < 0) {
+		}
+	}
+	answer_waiters(&h);
+	ipc_server_free(h.server);
+	stream_close(&h.out);
+	stream_close(&h.err);
+	seccomp_program_release(&h.seccomp);
+	json_decref(h.config);
+	loop_free(h.loop);
+	paths_release(&h.paths);
+	log_info("container %s: helper exits", h.id);
+	return rc;
+}
