@@ -25,6 +25,7 @@ struct apiserver {
 	bool debug;
 	bool foreground;
 	bool shutting_down;
+	bool stop_containers; /* systemShutdown: stop every container first */
 };
 
 /* The route table (routes.c). */
@@ -48,6 +49,7 @@ int containers_inspect(void *ctx, struct ipc_request *req, json_t **reply, struc
 /* Reconnects to the helpers of containers that were running. */
 void containers_reconcile(struct apiserver *api);
 size_t containers_running(void);
+void containers_stop_all(struct apiserver *api);
 
 /* plugins.c: the plugin supervisor. */
 struct supervisor *supervisor_new(struct apiserver *api);

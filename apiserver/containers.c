@@ -480,7 +480,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 	       *cap_add = NULL, *cap_drop = NULL;
 	const char *image = NULL, *name = NULL, *workdir = NULL, *user = NULL, *hostname = NULL;
 	bool tty = false, interactive = false, auto_remove = false, read_only = false;
-	int64_t shm = 0, stop_timeout = 5;
+	int64_t shm = 0, stop_timeout = 5, cpu_millis = 0, memory = 0, pids = 4096;
 	const char *stop_signal = NULL;
 	if (json_get_object(req->body, "config", true, &cfg, err) < 0 ||
 	    json_get_string(cfg, "image", true, &image, err) < 0 ||
@@ -500,8 +500,15 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 	    json_get_bool(cfg, "readOnly", false, &read_only, err) < 0 ||
 	    json_get_int(cfg, "shmSize", false, &shm, err) < 0 ||
 	    json_get_int(cfg, "stopTimeout", false, &stop_timeout, err) < 0 ||
+	    json_get_int(cfg, "cpuMillis", false, &cpu_millis, err) < 0 ||
+	    json_get_int(cfg, "memoryBytes", false, &memory, err) < 0 ||
+	    json_get_int(cfg, "pidsMax", false, &pids, err) < 0 ||
 	    json_get_string(cfg, "stopSignal", false, &stop_signal, err) < 0)
 		return -err->code;
+	if (cpu_millis < 0 || memory < 0 || pids < 0)
+		return error_set(err, EINVAL, "limits must not be negative");
+	if (memory > 0 && memory < 6 * 1024 * 1024)
+		return error_set(err, EINVAL, "a memory limit below 6 MiB cannot run anything");
 	if (name && !name_valid(name))
 		return error_set(
 			err, EINVAL,
@@ -588,6 +595,10 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 		"uid", (json_int_t)uid, "gid", (json_int_t)gid, "tty", tty, "hostname", hostname,
 		"readOnly", read_only, "shmSize", (json_int_t)shm, "capAdd",
 		cap_add ? cap_add : json_null(), "capDrop", cap_drop ? cap_drop : json_null());
+	json_object_set_new(bundle_cfg, "limits",
+			    json_pack("{s:I,s:I,s:I}", "cpuMillis", (json_int_t)cpu_millis,
+				      "memoryBytes", (json_int_t)memory, "pidsMax",
+				      (json_int_t)pids));
 	_cleanup_free_ char *hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost "
 					       "ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
 					       hostname);
@@ -708,7 +719,7 @@ int containers_start(void *ctx, struct ipc_request *req, json_t **reply, struct 
 	json_t *state = NULL;
 	int rc = helper_call(api, c.id, "start", NULL, NULL, 0, &state, err);
 	if (rc == 0) {
-		update_state(api, c.id, "running", NULL);
+		update_state(api, c.id, "running", state);
 		*reply = json_pack("{s:s,s:O}", "id", c.id, "pid",
 				   json_object_get(state, "pid") ?: json_integer(0));
 	}
@@ -948,4 +959,57 @@ size_t containers_running(void)
 	for (struct container_rt *r = runtimes; r; r = r->next)
 		n++;
 	return n;
+}
+
+/* `system stop`: every running container gets its stop signal, then SIGKILL
+ * after its timeout; their exits are recorded (and --rm honoured) before the
+ * apiserver goes. Runs after the loop has ended, so it polls. */
+void containers_stop_all(struct apiserver *api)
+{
+	int64_t longest = 0;
+	for (struct container_rt *r = runtimes; r; r = r->next) {
+		struct store_container c;
+		struct error err = ERROR_INIT;
+		if (store_container_get(api->store, r->id, &c, &err) < 0) {
+			error_release(&err);
+			continue;
+		}
+		json_t *record = json_loads(c.config ? c.config : "{}", 0, NULL);
+		json_int_t timeout = json_integer_value(json_object_get(record, "stopTimeout"));
+		json_decref(record);
+		store_container_release(&c);
+		if (timeout > longest)
+			longest = timeout;
+		_cleanup_json_ json_t *request =
+			json_pack("{s:i,s:I}", "signal", SIGTERM, "timeout", timeout);
+		if (helper_call(api, r->id, "stop", request, NULL, 0, NULL, &err) < 0) {
+			log_warn("stop container %.12s: %s", r->id, err.message);
+			error_release(&err);
+		}
+	}
+	int64_t deadline = time_monotonic_ms() + (longest + 2) * 1000;
+	while (runtimes) {
+		bool progress = false;
+		for (struct container_rt *r = runtimes, *next; r; r = next) {
+			next = r->next;
+			struct error err = ERROR_INIT;
+			json_t *state = NULL;
+			int rc = helper_call(api, r->id, "state", NULL, NULL, 0, &state, &err);
+			const char *s =
+				rc == 0 ? json_string_value(json_object_get(state, "state")) : NULL;
+			if (rc < 0 || (s && strcmp(s, "stopped") == 0)) {
+				container_stopped(api, r, rc == 0 ? state : NULL);
+				progress = true;
+			}
+			json_decref(state);
+			error_release(&err);
+		}
+		if (time_monotonic_ms() > deadline) {
+			for (struct container_rt *r = runtimes; r; r = r->next)
+				log_warn("container %.12s did not stop in time", r->id);
+			break;
+		}
+		if (!progress)
+			usleep(20000);
+	}
 }

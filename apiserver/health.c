@@ -33,6 +33,7 @@ int health_shutdown(void *ctx, struct ipc_request *req, json_t **reply, struct e
 	log_info("shutdown requested by pid %d uid %u", (int)req->peer->pid,
 		 (unsigned)req->peer->uid);
 	api->shutting_down = true;
+	api->stop_containers = true;
 	/* Leave the loop on its next turn, once this reply has been sent. */
 	loop_add_timer(api->loop, 0, quit_now, NULL);
 	*reply = json_pack("{s:i}", "pid", (int)getpid());

@@ -338,6 +338,8 @@ static int cmd_start(int argc, char **argv)
 	}
 
 	log_info("shutting down");
+	if (api.stop_containers && api.store)
+		containers_stop_all(&api);
 	if (api.supervisor)
 		supervisor_shutdown(api.supervisor, 5000);
 	ipc_server_free(api.server);

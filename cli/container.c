@@ -65,6 +65,8 @@ enum {
 	OPT_SHM_SIZE,
 	OPT_STOP_SIGNAL,
 	OPT_STOP_TIMEOUT,
+	OPT_CPUS,
+	OPT_PIDS_LIMIT,
 };
 
 static int64_t parse_size(const char *text)
@@ -118,6 +120,9 @@ static const char create_usage_text[] =
 	"  --shm-size SIZE         size of /dev/shm (e.g. 64m)\n"
 	"  --stop-signal SIGNAL    signal for `stop` (default: the image's, else SIGTERM)\n"
 	"  --stop-timeout SECONDS  seconds `stop` waits before SIGKILL (default 5)\n"
+	"  --cpus N                CPU quota (e.g. 0.5, 2)\n"
+	"  -m, --memory SIZE       memory limit (e.g. 256m)\n"
+	"  --pids-limit N          most processes (default 4096; 0 unlimited)\n"
 	"  -h, --help              show this help\n";
 
 /* Parses the flags of create and run; leaves optind at IMAGE. */
@@ -142,6 +147,9 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 		{"shm-size", required_argument, NULL, OPT_SHM_SIZE},
 		{"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
 		{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+		{"cpus", required_argument, NULL, OPT_CPUS},
+		{"memory", required_argument, NULL, 'm'},
+		{"pids-limit", required_argument, NULL, OPT_PIDS_LIMIT},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -154,7 +162,7 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 	json_object_set_new(o->config, "labels", labels);
 	int opt;
 	/* "+": options stop at the image; what follows is the command */
-	while ((opt = getopt_long(argc, argv, "+ditne:w:u:l:h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+ditne:w:u:l:m:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			if (!is_run)
@@ -238,6 +246,37 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 				return CLI_USAGE;
 			}
 			json_object_set_new(o->config, "stopTimeout", json_integer(t));
+			break;
+		}
+		case OPT_CPUS: {
+			char *end;
+			double cpus = strtod(optarg, &end);
+			if (*end || cpus <= 0 || cpus > 4096) {
+				cli_fail("--cpus wants a number of CPUs such as 1.5, not '%s'",
+					 optarg);
+				return CLI_USAGE;
+			}
+			json_object_set_new(o->config, "cpuMillis",
+					    json_integer((json_int_t)(cpus * 1000 + 0.5)));
+			break;
+		}
+		case 'm': {
+			int64_t size = parse_size(optarg);
+			if (size <= 0) {
+				cli_fail("--memory wants a size such as 256m, not '%s'", optarg);
+				return CLI_USAGE;
+			}
+			json_object_set_new(o->config, "memoryBytes", json_integer(size));
+			break;
+		}
+		case OPT_PIDS_LIMIT: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 0) {
+				cli_fail("--pids-limit wants a number, not '%s'", optarg);
+				return CLI_USAGE;
+			}
+			json_object_set_new(o->config, "pidsMax", json_integer(n));
 			break;
 		}
 		case 'h':

@@ -7,7 +7,9 @@
  * <bundle>/state.json current (written atomically, with the init pid and its
  * start time). Everything happens on one epoll loop; the container's state
  * changes only in transition(). */
+#include "cgroup.h"
 #include "json/jsonutil.h"
+#include "util/digest.h"
 #include "ipc/server.h"
 #include "security.h"
 #include "spawn.h"
@@ -81,7 +83,52 @@ struct helper {
 	struct waiter *waiters;
 	struct loop_timer *kill_timer;
 	struct seccomp_program seccomp;
+	struct cgroup *cg;
 };
+
+/* Every instance (app root) gets its own parent cgroup, so that test
+ * instances never share one: "container-<8 hex of the app root's digest>". */
+static char *cgroup_parent_name(const struct helper *h)
+{
+	char digest[DIGEST_STRING_SIZE];
+	digest_buffer(h->paths.app_root, strlen(h->paths.app_root), digest);
+	return xasprintf("container-%.8s", digest_hex(digest));
+}
+
+static void cgroup_release(struct helper *h)
+{
+	if (!h->cg)
+		return;
+	struct error err = ERROR_INIT;
+	if (cgroup_destroy(h->cg, &err) < 0) {
+		log_warn("container %s: %s", h->id, err.message);
+		error_release(&err);
+	}
+	cgroup_free(h->cg);
+	h->cg = NULL;
+}
+
+/* Runs in the parent between clone and the child going on: the child must
+ * be in its cgroup before it makes its cgroup namespace. */
+static int join_cgroup(void *data, pid_t pid, struct error *err)
+{
+	struct helper *h = data;
+	json_t *limits = json_object_get(h->config, "limits");
+	struct cgroup_limits l = {
+		.cpu_millis = json_integer_value(json_object_get(limits, "cpuMillis")),
+		.memory_bytes = json_integer_value(json_object_get(limits, "memoryBytes")),
+		.pids_max = json_integer_value(json_object_get(limits, "pidsMax")),
+	};
+	struct cgroup_layout layout;
+	if (cgroup_detect(NULL, &layout, err) < 0)
+		return error_prefix(err, "cgroups");
+	_cleanup_free_ char *parent = cgroup_parent_name(h);
+	int rc = cgroup_create(&layout, NULL, parent, h->id, &l, &h->cg, err);
+	cgroup_layout_release(&layout);
+	if (rc == 0)
+		rc = cgroup_add_pid(h->cg, pid, err);
+	return rc;
+}
 
 static void write_state(struct helper *h)
 {
@@ -274,6 +321,7 @@ static void maybe_finish(struct helper *h)
 		return;
 	loop_cancel_timer(h->kill_timer);
 	h->kill_timer = NULL;
+	cgroup_release(h);
 	transition(h, STATE_STOPPED);
 }
 
@@ -394,6 +442,8 @@ static int start_container(struct helper *h, struct error *err)
 			.caps = caps,
 			.seccomp = &h->seccomp,
 			.stdio = {child_in, child_out, child_err},
+			.before_start = join_cgroup,
+			.data = h,
 		};
 		rc = spawn_container(&cfg, &h->init_pid, err);
 	}
@@ -411,6 +461,7 @@ static int start_container(struct helper *h, struct error *err)
 	if (rc < 0) {
 		stream_close(&h->out);
 		stream_close(&h->err);
+		cgroup_release(h);
 		return rc;
 	}
 	struct error e = ERROR_INIT;
@@ -654,6 +705,7 @@ out:
 		}
 	}
 	answer_waiters(&h);
+	cgroup_release(&h);
 	ipc_server_free(h.server);
 	stream_close(&h.out);
 	stream_close(&h.err);
