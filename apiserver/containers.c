@@ -376,8 +376,15 @@ static int image_unpack(struct apiserver *api, const char *image, json_t **out, 
 {
 	_cleanup_free_ char *sock = xasprintf("%s/core-images.sock", api->paths.run_root);
 	struct ipc_client *c = NULL;
-	if (ipc_client_connect(sock, &c, err) < 0)
-		return error_prefix(err, "the image service");
+	/* Right after a start the image plugin may not listen yet. */
+	int64_t deadline = time_monotonic_ms() + 5000;
+	while (ipc_client_connect(sock, &c, err) < 0) {
+		if ((err->code != ENOENT && err->code != ECONNREFUSED) ||
+		    time_monotonic_ms() >= deadline)
+			return error_prefix(err, "the image service");
+		error_release(err);
+		usleep(20000);
+	}
 	ipc_client_set_timeout(c, 600000);
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "reference", image);
 	int rc = ipc_call(c, "imageUnpack", req, out, err);
