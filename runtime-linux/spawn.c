@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -329,6 +330,23 @@ static void reset_signals(void)
 		signal(sig, SIG_DFL);
 }
 
+/* The container's own network namespace starts with loopback down. */
+static void loopback_up(int sync)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		child_fail(sync, errno, "socket for the loopback interface");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		child_fail(sync, errno, "read the loopback interface's flags");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		child_fail(sync, errno, "bring the loopback interface up");
+	close(fd);
+}
+
 static void __attribute__((noreturn)) container_child(int sync, const struct spawn_config *cfg)
 {
 	reset_signals();
@@ -338,6 +356,7 @@ static void __attribute__((noreturn)) container_child(int sync, const struct spa
 		_exit(125);
 	if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL)
 		child_fail(sync, errno, "cgroup namespace");
+	loopback_up(sync);
 	if (!cfg->tty)
 		setsid();
 	set_stdio(sync, cfg);

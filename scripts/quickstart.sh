@@ -1,7 +1,7 @@
 #!/bin/sh
 # The main job on a fresh Debian 12 machine, as root: install what is missing,
 # build, install under PREFIX (default /usr/local), start the system and show
-# its status, load the built-in busybox image and list it.
+# its status, load the built-in busybox image and run a container from it.
 set -eu
 cd "$(dirname "$0")/.."
 PREFIX=${PREFIX:-/usr/local}
@@ -16,3 +16,4 @@ ninja -C build/release install >/dev/null
 # The built-in test image, made from Debian's busybox-static at build time.
 "$PREFIX/bin/container" image load -i "$PREFIX/share/container/images/busybox.tar"
 "$PREFIX/bin/container" image list -v
+"$PREFIX/bin/container" run --rm busybox sh -c 'echo "hello from container $(hostname): pid $$, $(ls /proc | grep -c "^[0-9]") process(es) visible"'

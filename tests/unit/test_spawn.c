@@ -136,7 +136,9 @@ static void test_runs_isolated(void **state)
 	const char *const argv[] = {"sh", "-c",
 				    "echo pid=$$; hostname; echo procs: /proc/[0-9]*; "
 				    "ls /dev; cat /proc/self/status | grep NoNewPrivs; "
-				    "echo x > /written && echo wrote",
+				    "echo x > /written && echo wrote; "
+				    "cat /sys/class/net/lo/operstate /sys/class/net/lo/flags; "
+				    "ls /sys/class/net",
 				    NULL};
 	int status = -1, rc;
 	struct error err = ERROR_INIT;
@@ -151,6 +153,9 @@ static void test_runs_isolated(void **state)
 	assert_non_null(strstr(out, "pts"));
 	assert_non_null(strstr(out, "NoNewPrivs:\t1"));
 	assert_non_null(strstr(out, "wrote"));
+	/* its own network: loopback only, and up (0x9 = IFF_UP|IFF_LOOPBACK) */
+	assert_non_null(strstr(out, "\nlo\n"));
+	assert_non_null(strstr(out, "0x9"));
 	/* the write went to the upper dir, not the image */
 	char *written = xasprintf("%s/written", f->upper);
 	assert_int_equal(access(written, F_OK), 0);
