@@ -475,6 +475,38 @@ static int all_ids(struct cli *cli, bool running_only, json_t **ids, struct erro
 	return 0;
 }
 
+/* Runs route on the named containers, or on every one (running ones only
+ * when running_only) with --all. */
+static int on_containers(struct cli *cli, int argc, char **argv, bool all, bool running_only,
+			 const char *route, json_t *extra, int timeout_ms, const char *usage_text)
+{
+	if (all && optind < argc) {
+		cli_fail("--all takes no container names");
+		return CLI_USAGE;
+	}
+	if (!all) {
+		if (optind >= argc) {
+			fputs(usage_text, stderr);
+			return CLI_USAGE;
+		}
+		return for_each(cli, argc, argv, optind, route, extra, timeout_ms, true);
+	}
+	_cleanup_error_ struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *ids = NULL;
+	if (all_ids(cli, running_only, &ids, &err) < 0)
+		return cli_fail_error(&err);
+	int rc = CLI_OK;
+	size_t i;
+	json_t *id;
+	json_array_foreach(ids, i, id)
+	{
+		char *one[] = {(char *)route, (char *)json_string_value(id)};
+		if (for_each(cli, 2, one, 1, route, extra, timeout_ms, true) != CLI_OK)
+			rc = CLI_FAIL;
+	}
+	return rc;
+}
+
 static const char start_usage[] = "Usage: container start CONTAINER...\n"
 				  "\n"
 				  "Starts created containers in the background.\n"
@@ -564,28 +596,8 @@ static int container_stop(struct cli *cli, int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	if (all) {
-		_cleanup_error_ struct error err = ERROR_INIT;
-		_cleanup_json_ json_t *ids = NULL;
-		if (all_ids(cli, true, &ids, &err) < 0)
-			return cli_fail_error(&err);
-		int rc = CLI_OK;
-		size_t i;
-		json_t *id;
-		json_array_foreach(ids, i, id)
-		{
-			char *one[] = {"stop", (char *)json_string_value(id)};
-			if (for_each(cli, 2, one, 1, "containerStop", extra, 600000, true) !=
-			    CLI_OK)
-				rc = CLI_FAIL;
-		}
-		return rc;
-	}
-	if (optind >= argc) {
-		fputs(stop_usage, stderr);
-		return CLI_USAGE;
-	}
-	return for_each(cli, argc, argv, optind, "containerStop", extra, 600000, true);
+	return on_containers(cli, argc, argv, all, true, "containerStop", extra, 600000,
+			     stop_usage);
 }
 
 static const char kill_usage[] =
@@ -631,27 +643,7 @@ static int container_kill(struct cli *cli, int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	if (all) {
-		_cleanup_error_ struct error err = ERROR_INIT;
-		_cleanup_json_ json_t *ids = NULL;
-		if (all_ids(cli, true, &ids, &err) < 0)
-			return cli_fail_error(&err);
-		int rc = CLI_OK;
-		size_t i;
-		json_t *id;
-		json_array_foreach(ids, i, id)
-		{
-			char *one[] = {"kill", (char *)json_string_value(id)};
-			if (for_each(cli, 2, one, 1, "containerKill", extra, 30000, true) != CLI_OK)
-				rc = CLI_FAIL;
-		}
-		return rc;
-	}
-	if (optind >= argc) {
-		fputs(kill_usage, stderr);
-		return CLI_USAGE;
-	}
-	return for_each(cli, argc, argv, optind, "containerKill", extra, 30000, true);
+	return on_containers(cli, argc, argv, all, true, "containerKill", extra, 30000, kill_usage);
 }
 
 static const char delete_usage[] = "Usage: container delete [-f] [--all] CONTAINER...\n"
@@ -690,28 +682,8 @@ static int container_delete(struct cli *cli, int argc, char **argv)
 		}
 	}
 	_cleanup_json_ json_t *extra = json_pack("{s:b}", "force", force);
-	if (all) {
-		_cleanup_error_ struct error err = ERROR_INIT;
-		_cleanup_json_ json_t *ids = NULL;
-		if (all_ids(cli, false, &ids, &err) < 0)
-			return cli_fail_error(&err);
-		int rc = CLI_OK;
-		size_t i;
-		json_t *id;
-		json_array_foreach(ids, i, id)
-		{
-			char *one[] = {"rm", (char *)json_string_value(id)};
-			if (for_each(cli, 2, one, 1, "containerDelete", extra, 60000, true) !=
-			    CLI_OK)
-				rc = CLI_FAIL;
-		}
-		return rc;
-	}
-	if (optind >= argc) {
-		fputs(delete_usage, stderr);
-		return CLI_USAGE;
-	}
-	return for_each(cli, argc, argv, optind, "containerDelete", extra, 60000, true);
+	return on_containers(cli, argc, argv, all, false, "containerDelete", extra, 60000,
+			     delete_usage);
 }
 
 /* ---- list and inspect ---- */
