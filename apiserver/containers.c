@@ -649,6 +649,10 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 
 /* ---- the life cycle ---- */
 
+int containers_wait_process(void *ctx, struct ipc_request *req, struct error *err,
+			    int64_t pid, const char *id);
+
+
 static int lookup(struct apiserver *api, json_t *body, struct store_container *c, struct error *err)
 {
 	const char *ref = NULL;
@@ -743,7 +747,13 @@ int containers_wait(void *ctx, struct ipc_request *req, json_t **reply, struct e
 		return -err->code;
 	struct container_rt *r = rt_find(c.id);
 	int rc = 0;
-	if (r) {
+	int64_t pid = 0;
+	if (json_get_int(req->body, "pid", false, &pid, err) < 0) {
+		rc = -err->code;
+	} else if (pid > 0) {
+		rc = r ? containers_wait_process(api, req, err, pid, c.id)
+		       : error_set(err, EINVAL, "container %s is not running", c.name);
+	} else if (r) {
 		add_pending(&r->waiters, req);
 		rc = IPC_REPLY_DEFERRED;
 	} else {
@@ -755,6 +765,9 @@ int containers_wait(void *ctx, struct ipc_request *req, json_t **reply, struct e
 	store_container_release(&c);
 	return rc;
 }
+
+int containers_wait_process(void *ctx, struct ipc_request *req, struct error *err, int64_t pid,
+			    const char *id);
 
 static int signal_number(json_t *body, const char *key, int fallback, int *out, struct error *err)
 {
@@ -818,8 +831,12 @@ int containers_kill(void *ctx, struct ipc_request *req, json_t **reply, struct e
 	int rc = signal_number(req->body, "signal", SIGKILL, &sig, err);
 	if (rc == 0 && !rt_find(c.id))
 		rc = error_set(err, EINVAL, "container %s is not running", c.name);
+	int64_t pid = 0;
+	if (rc == 0 && json_get_int(req->body, "pid", false, &pid, err) < 0)
+		rc = -err->code;
 	if (rc == 0) {
-		_cleanup_json_ json_t *request = json_pack("{s:i}", "signal", sig);
+		_cleanup_json_ json_t *request =
+			json_pack("{s:i,s:I}", "signal", sig, "pid", (json_int_t)pid);
 		rc = helper_call(api, c.id, "kill", request, NULL, 0, NULL, err);
 	}
 	if (rc == 0)
@@ -1019,4 +1036,140 @@ void containers_stop_all(struct apiserver *api)
 		if (!progress)
 			usleep(20000);
 	}
+}
+
+/* ---- exec ---- */
+
+/* A call forwarded to a helper whose answer may take long (waiting for a
+ * process): its reply is read on the loop and passed back as it is. */
+struct forward {
+	struct ipc_conn *conn;
+	uint64_t id;
+	int fd;
+	struct loop_source *src;
+	struct ipc_reader reader;
+};
+
+static void forward_free(struct forward *f)
+{
+	loop_remove_fd(f->src);
+	close(f->fd);
+	ipc_reader_release(&f->reader);
+	ipc_conn_unref(f->conn);
+	free(f);
+}
+
+static void forward_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct forward *f = data;
+	struct ipc_frame frame;
+	ipc_frame_init(&frame);
+	struct error err = ERROR_INIT;
+	int rc = ipc_reader_next(&f->reader, fd, MSG_DONTWAIT, false, &frame, &err);
+	if (rc == IPC_READ_AGAIN) {
+		error_release(&err);
+		return;
+	}
+	if (ipc_conn_is_open(f->conn)) {
+		if (rc == IPC_READ_FRAME)
+			ipc_conn_reply(f->conn, f->id, json_incref(frame.body), NULL, 0);
+		else {
+			error_prefix(&err, "the runtime helper went away");
+			ipc_conn_reply_error(f->conn, f->id, &err);
+		}
+	}
+	ipc_frame_release(&frame);
+	error_release(&err);
+	forward_free(f);
+}
+
+static int forward_async(struct apiserver *api, const char *id, const char *route, json_t *request,
+			 struct ipc_request *req, struct error *err)
+{
+	struct ipc_client *c = NULL;
+	if (helper_connect(api, id, &c, err) < 0)
+		return -err->code;
+	_cleanup_json_ json_t *body = request ? json_deep_copy(request) : json_object();
+	json_object_set_new(body, "route", json_string(route));
+	size_t len;
+	_cleanup_free_ char *frame = ipc_frame_encode(0, 1, body, 0, &len);
+	int fd = fcntl(ipc_client_fd(c), F_DUPFD_CLOEXEC, 3);
+	ipc_client_close(c);
+	if (fd < 0)
+		return error_errno(err, errno, "dup");
+	if (ipc_write_all(fd, frame, len, NULL, 0, 5000, err) < 0) {
+		close(fd);
+		return -err->code;
+	}
+	struct forward *f = xzalloc(sizeof(*f));
+	f->conn = ipc_conn_ref(req->conn);
+	f->id = req->id;
+	f->fd = fd;
+	ipc_reader_init(&f->reader);
+	f->src = loop_add_fd(api->loop, fd, EPOLLIN, forward_event, f, err);
+	if (!f->src) {
+		ipc_conn_unref(f->conn);
+		close(fd);
+		free(f);
+		return -err->code;
+	}
+	return IPC_REPLY_DEFERRED;
+}
+
+int containers_create_process(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	json_t *args = NULL, *env = NULL, *stdio = NULL;
+	const char *user = NULL, *cwd = NULL;
+	int rc = 0;
+	if (json_get_string_array(req->body, "args", true, &args, err) < 0 ||
+	    json_get_string_array(req->body, "env", false, &env, err) < 0 ||
+	    json_get_string(req->body, "user", false, &user, err) < 0 ||
+	    json_get_string(req->body, "workdir", false, &cwd, err) < 0 ||
+	    json_get_array(req->body, "stdio", false, &stdio, err) < 0)
+		rc = -err->code;
+	if (rc == 0 && !rt_find(c.id))
+		rc = error_set(err, EINVAL, "container %s is not running", c.name);
+	_cleanup_json_ json_t *request = NULL;
+	if (rc == 0) {
+		request = json_pack("{s:O,s:O,s:O}", "args", args, "env", env ? env : json_array(),
+				    "stdio", stdio ? stdio : json_array());
+		if (cwd)
+			json_object_set_new(request, "cwd", json_string(cwd));
+		if (user) {
+			/* names come from the image's /etc/passwd */
+			_cleanup_free_ char *bundle = bundle_path(api, c.id);
+			_cleanup_free_ char *path = xasprintf("%s/config.json", bundle);
+			_cleanup_json_ json_t *cfg = json_load_file(path, 0, NULL);
+			_cleanup_json_ json_t *snaps = json_array();
+			size_t i;
+			json_t *l;
+			json_array_foreach(json_object_get(cfg, "lowerdirs"), i, l)
+				json_array_append_new(snaps, json_pack("{s:O}", "path", l));
+			int64_t uid = 0, gid = 0;
+			rc = resolve_user(snaps, user, &uid, &gid, err);
+			json_object_set_new(request, "uid", json_integer(uid));
+			json_object_set_new(request, "gid", json_integer(gid));
+		}
+	}
+	if (rc == 0) {
+		int fds[IPC_MAX_FDS];
+		unsigned n = 0;
+		for (unsigned i = 0; i < req->frame->nfds && i < 3; i++)
+			fds[n++] = req->frame->fds[i];
+		rc = helper_call(api, c.id, "createProcess", request, fds, n, reply, err);
+	}
+	store_container_release(&c);
+	return rc;
+}
+
+int containers_wait_process(void *ctx, struct ipc_request *req, struct error *err, int64_t pid,
+			    const char *id)
+{
+	struct apiserver *api = ctx;
+	_cleanup_json_ json_t *request = json_pack("{s:I}", "pid", (json_int_t)pid);
+	return forward_async(api, id, "wait", request, req, err);
 }

@@ -19,5 +19,6 @@ const struct ipc_route apiserver_routes[] = {
 	{"containerDelete", containers_delete},
 	{"containerList", containers_list},
 	{"containerInspect", containers_inspect},
+	{"containerCreateProcess", containers_create_process},
 };
 const size_t apiserver_nroutes = sizeof(apiserver_routes) / sizeof(apiserver_routes[0]);

@@ -804,6 +804,119 @@ static int container_inspect(struct cli *cli, int argc, char **argv)
 	return rc;
 }
 
+/* ---- exec ---- */
+
+static const char exec_usage[] =
+	"Usage: container exec [-d] [-i] [-e K=V] [-u USER] [-w DIR] "
+	"CONTAINER COMMAND [ARG...]\n"
+	"\n"
+	"Runs a command in a running container (same namespaces, cgroup and\n"
+	"confinement) and exits with its exit code.\n"
+	"\n"
+	"Options:\n"
+	"  -d, --detach            do not wait; print the process id\n"
+	"  -i, --interactive       keep standard input attached\n"
+	"  -e, --env KEY=VALUE     set an environment variable (repeatable)\n"
+	"  -u, --user USER[:GROUP] user name or uid, optional gid\n"
+	"  -w, --workdir DIR       working directory\n"
+	"  -h, --help              show this help\n";
+
+static int container_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"detach", no_argument, NULL, 'd'},	{"interactive", no_argument, NULL, 'i'},
+		{"tty", no_argument, NULL, 't'},	{"env", required_argument, NULL, 'e'},
+		{"user", required_argument, NULL, 'u'}, {"workdir", required_argument, NULL, 'w'},
+		{"help", no_argument, NULL, 'h'},	{0},
+	};
+	bool detach = false, interactive = false;
+	_cleanup_json_ json_t *request = json_object();
+	json_t *env = json_array();
+	json_object_set_new(request, "env", env);
+	int opt;
+	while ((opt = getopt_long(argc, argv, "+dite:u:w:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			detach = true;
+			break;
+		case 'i':
+			interactive = true;
+			break;
+		case 't':
+			break; /* no terminal yet: output goes to the caller's own descriptors */
+		case 'e':
+			json_array_append_new(env, json_string(optarg));
+			break;
+		case 'u':
+			json_object_set_new(request, "user", json_string(optarg));
+			break;
+		case 'w':
+			json_object_set_new(request, "workdir", json_string(optarg));
+			break;
+		case 'h':
+			fputs(exec_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(exec_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (argc - optind < 2) {
+		cli_fail("exec takes a container and a command");
+		fputs(exec_usage, stderr);
+		return CLI_USAGE;
+	}
+	const char *id = argv[optind];
+	json_t *args = json_array();
+	for (int i = optind + 1; i < argc; i++)
+		json_array_append_new(args, json_string(argv[i]));
+	json_object_set_new(request, "id", json_string(id));
+	json_object_set_new(request, "args", args);
+	json_object_set_new(request, "stdio",
+			    json_pack("[bbb]", !detach && interactive, !detach, !detach));
+	int fds[3];
+	unsigned n = 0;
+	if (!detach) {
+		if (interactive)
+			fds[n++] = STDIN_FILENO;
+		fds[n++] = STDOUT_FILENO;
+		fds[n++] = STDERR_FILENO;
+	}
+	_cleanup_error_ struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *started = NULL;
+	if (call(cli, "containerCreateProcess", request, fds, n, &started, 30000, &err) < 0)
+		return engine_error(&err);
+	json_int_t pid = json_integer_value(json_object_get(started, "pid"));
+	if (detach) {
+		printf("%lld\n", (long long)pid);
+		return CLI_OK;
+	}
+	static const int forward[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+	struct sigaction sa = {.sa_handler = on_signal};
+	for (size_t i = 0; i < ARRAY_SIZE(forward); i++)
+		sigaction(forward[i], &sa, NULL);
+	_cleanup_json_ json_t *wait = json_pack("{s:s,s:I}", "id", id, "pid", pid);
+	_cleanup_json_ json_t *reply = NULL;
+	for (;;) {
+		int rc = call(cli, "containerWait", wait, NULL, 0, &reply, 1000, &err);
+		if (rc == 0)
+			break;
+		if (err.code != ETIMEDOUT && err.code != EINTR)
+			return engine_error(&err);
+		error_release(&err);
+		if (forwarded_signal) {
+			_cleanup_json_ json_t *k = json_pack("{s:s,s:i,s:I}", "id", id, "signal",
+							     (int)forwarded_signal, "pid", pid);
+			forwarded_signal = 0;
+			struct error ignored = ERROR_INIT;
+			call(cli, "containerKill", k, NULL, 0, NULL, 5000, &ignored);
+			error_release(&ignored);
+		}
+	}
+	json_int_t code = json_integer_value(json_object_get(reply, "exitCode"));
+	return code < 0 ? 125 : (int)code;
+}
+
 const struct cli_command cli_container_commands[] = {
 	{"run", NULL, container_run, "create and start a container"},
 	{"create", NULL, container_create, "create a container"},
@@ -812,6 +925,7 @@ const struct cli_command cli_container_commands[] = {
 	{"kill", NULL, container_kill, "send a signal to containers"},
 	{"delete", "rm", container_delete, "remove containers"},
 	{"list", "ls", container_list, "list containers"},
+	{"exec", NULL, container_exec, "run a command in a running container"},
 	{"inspect", NULL, container_inspect, "show containers as JSON"},
 };
 const size_t cli_container_ncommands = ARRAY_SIZE(cli_container_commands);

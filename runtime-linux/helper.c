@@ -65,8 +65,17 @@ struct stream {
 	size_t npartial;
 };
 
+/* A process started by createProcess (`container exec`). */
+struct exec_process {
+	pid_t pid;
+	int exit_code; /* -1 while it runs */
+	struct waiter *waiters;
+	struct exec_process *next;
+};
+
 struct helper {
 	char *bundle, *id;
+	struct exec_process *execs;
 	json_t *config;
 	struct paths paths;
 	struct loop *loop;
@@ -106,6 +115,12 @@ static void cgroup_release(struct helper *h)
 	}
 	cgroup_free(h->cg);
 	h->cg = NULL;
+}
+
+static int exec_join_cgroup(void *data, pid_t pid, struct error *err)
+{
+	struct helper *h = data;
+	return cgroup_add_pid(h->cg, pid, err);
 }
 
 /* Runs in the parent between clone and the child going on: the child must
@@ -335,6 +350,35 @@ static void init_exited(struct helper *h, int status)
 	maybe_finish(h);
 }
 
+static struct exec_process *exec_find(struct helper *h, pid_t pid)
+{
+	for (struct exec_process *p = h->execs; p; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+static json_t *exec_json(const struct exec_process *p)
+{
+	json_t *j = json_pack("{s:i}", "pid", (int)p->pid);
+	if (p->exit_code >= 0)
+		json_object_set_new(j, "exitCode", json_integer(p->exit_code));
+	return j;
+}
+
+static void exec_exited(struct exec_process *p, int status)
+{
+	p->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	while (p->waiters) {
+		struct waiter *w = p->waiters;
+		p->waiters = w->next;
+		if (ipc_conn_is_open(w->conn))
+			ipc_conn_reply(w->conn, w->id, exec_json(p), NULL, 0);
+		ipc_conn_unref(w->conn);
+		free(w);
+	}
+}
+
 static void reap(struct helper *h)
 {
 	for (;;) {
@@ -342,8 +386,13 @@ static void reap(struct helper *h)
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid <= 0)
 			return;
-		if (pid == h->init_pid && !h->init_exited)
+		if (pid == h->init_pid && !h->init_exited) {
 			init_exited(h, status);
+			continue;
+		}
+		for (struct exec_process *p = h->execs; p; p = p->next)
+			if (p->pid == pid && p->exit_code < 0)
+				exec_exited(p, status);
 	}
 }
 
@@ -560,11 +609,22 @@ static int route_stop(void *ctx, struct ipc_request *req, json_t **reply, struct
 static int route_kill(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
 {
 	struct helper *h = ctx;
-	int64_t sig = SIGKILL;
-	if (json_get_int(req->body, "signal", false, &sig, err) < 0)
+	int64_t sig = SIGKILL, pid = 0;
+	if (json_get_int(req->body, "signal", false, &sig, err) < 0 ||
+	    json_get_int(req->body, "pid", false, &pid, err) < 0)
 		return -err->code;
 	if (sig <= 0 || sig >= NSIG)
 		return error_set(err, EINVAL, "signal %lld is not valid", (long long)sig);
+	if (pid > 0 && pid != h->init_pid) {
+		struct exec_process *p = exec_find(h, (pid_t)pid);
+		if (!p || p->exit_code >= 0)
+			return error_set(err, ENOENT, "no running process %lld in container %s",
+					 (long long)pid, h->id);
+		if (kill(p->pid, (int)sig) < 0)
+			return error_errno(err, errno, "kill %d", (int)p->pid);
+		*reply = exec_json(p);
+		return 0;
+	}
 	if ((h->state != STATE_RUNNING && h->state != STATE_STOPPING) || h->init_exited)
 		return error_set(err, EINVAL, "container %s is not running", h->id);
 	if (kill(h->init_pid, (int)sig) < 0)
@@ -573,9 +633,117 @@ static int route_kill(void *ctx, struct ipc_request *req, json_t **reply, struct
 	return 0;
 }
 
+/* Runs another process in the container: same namespaces, cgroup,
+ * capabilities, seccomp profile and no_new_privs as its init. Its stdio
+ * are the client's own descriptors. */
+static int route_create_process(void *ctx, struct ipc_request *req, json_t **reply,
+				struct error *err)
+{
+	struct helper *h = ctx;
+	json_t *args = NULL, *env = NULL, *stdio = NULL;
+	const char *cwd = NULL;
+	int64_t uid = 0, gid = 0;
+	if (json_get_string_array(req->body, "args", true, &args, err) < 0 ||
+	    json_get_string_array(req->body, "env", false, &env, err) < 0 ||
+	    json_get_string(req->body, "cwd", false, &cwd, err) < 0 ||
+	    json_get_int(req->body, "uid", false, &uid, err) < 0 ||
+	    json_get_int(req->body, "gid", false, &gid, err) < 0 ||
+	    json_get_array(req->body, "stdio", false, &stdio, err) < 0)
+		return -err->code;
+	if (h->state != STATE_RUNNING || h->init_exited)
+		return error_set(err, EINVAL, "container %s is not running", h->id);
+	if (json_array_size(args) == 0)
+		return error_set(err, EINVAL, "no command to run");
+	int fds[3] = {-1, -1, -1};
+	unsigned next = 0;
+	int rc = 0;
+	for (int i = 0; i < 3 && rc == 0; i++) {
+		if (json_is_true(json_array_get(stdio, i)))
+			fds[i] = ipc_frame_take_fd(req->frame, next++);
+		if (fds[i] < 0)
+			fds[i] = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+		if (fds[i] < 0)
+			rc = error_errno(err, errno, "open /dev/null");
+	}
+	/* the environment: the container's, then what the caller adds */
+	json_t *process = json_object_get(h->config, "process");
+	json_t *merged = json_deep_copy(json_object_get(process, "env"));
+	size_t i;
+	json_t *v;
+	json_array_foreach(env, i, v) json_array_append(merged, v);
+	char **argv = strings_from(args), **envp = strings_from(merged);
+	json_decref(merged);
+	cap_mask_t caps = caps_default();
+	json_t *add = json_object_get(h->config, "capAdd"),
+	       *drop = json_object_get(h->config, "capDrop");
+	char **adds = strings_from(add), **drops = strings_from(drop);
+	if (rc == 0)
+		rc = caps_apply_changes(caps_default(), (const char *const *)adds,
+					json_array_size(add), (const char *const *)drops,
+					json_array_size(drop), &caps, err);
+	pid_t pid = 0;
+	if (rc == 0) {
+		struct spawn_config cfg = {
+			.argv = (const char *const *)argv,
+			.env = (const char *const *)envp,
+			.cwd = cwd ? cwd : json_string_value(json_object_get(process, "cwd")),
+			.uid = (uid_t)(json_object_get(req->body, "uid")
+					       ? uid
+					       : json_integer_value(
+							 json_object_get(process, "uid"))),
+			.gid = (gid_t)(json_object_get(req->body, "gid")
+					       ? gid
+					       : json_integer_value(
+							 json_object_get(process, "gid"))),
+			.caps = caps,
+			.seccomp = h->seccomp.filter ? &h->seccomp : NULL,
+			.stdio = {fds[0], fds[1], fds[2]},
+			.before_start = h->cg ? exec_join_cgroup : NULL,
+			.data = h,
+		};
+		rc = spawn_exec(h->init_pid, &cfg, &pid, err);
+	}
+	for (int k = 0; k < 3; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	strings_free(argv);
+	strings_free(envp);
+	strings_free(adds);
+	strings_free(drops);
+	if (rc < 0)
+		return rc;
+	struct exec_process *p = xzalloc(sizeof(*p));
+	p->pid = pid;
+	p->exit_code = -1;
+	p->next = h->execs;
+	h->execs = p;
+	log_info("container %s: exec %d", h->id, (int)pid);
+	*reply = exec_json(p);
+	return 0;
+}
+
 static int route_wait(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
 {
 	struct helper *h = ctx;
+	int64_t pid = 0;
+	if (json_get_int(req->body, "pid", false, &pid, err) < 0)
+		return -err->code;
+	if (pid > 0 && pid != h->init_pid) {
+		struct exec_process *p = exec_find(h, (pid_t)pid);
+		if (!p)
+			return error_set(err, ENOENT, "no process %lld in container %s",
+					 (long long)pid, h->id);
+		if (p->exit_code >= 0) {
+			*reply = exec_json(p);
+			return 0;
+		}
+		struct waiter *w = xzalloc(sizeof(*w));
+		w->conn = ipc_conn_ref(req->conn);
+		w->id = req->id;
+		w->next = p->waiters;
+		p->waiters = w;
+		return IPC_REPLY_DEFERRED;
+	}
 	if (h->state == STATE_STOPPED || h->state == STATE_SHUTTING_DOWN) {
 		*reply = state_json(h);
 		return 0;
@@ -606,9 +774,10 @@ static int route_shutdown(void *ctx, struct ipc_request *req, json_t **reply, st
 }
 
 static const struct ipc_route routes[] = {
-	{"bootstrap", route_bootstrap}, {"start", route_start}, {"state", route_state},
-	{"stop", route_stop},		{"kill", route_kill},	{"wait", route_wait},
-	{"shutdown", route_shutdown},
+	{"bootstrap", route_bootstrap}, {"start", route_start},
+	{"state", route_state},		{"stop", route_stop},
+	{"kill", route_kill},		{"wait", route_wait},
+	{"shutdown", route_shutdown},	{"createProcess", route_create_process},
 };
 
 int main(int argc, char **argv)
