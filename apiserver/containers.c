@@ -649,9 +649,8 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 
 /* ---- the life cycle ---- */
 
-int containers_wait_process(void *ctx, struct ipc_request *req, struct error *err,
-			    int64_t pid, const char *id);
-
+int containers_wait_process(void *ctx, struct ipc_request *req, struct error *err, int64_t pid,
+			    const char *id);
 
 static int lookup(struct apiserver *api, json_t *body, struct store_container *c, struct error *err)
 {
@@ -1172,4 +1171,29 @@ int containers_wait_process(void *ctx, struct ipc_request *req, struct error *er
 	struct apiserver *api = ctx;
 	_cleanup_json_ json_t *request = json_pack("{s:I}", "pid", (json_int_t)pid);
 	return forward_async(api, id, "wait", request, req, err);
+}
+
+/* The container's stdio.log, as a descriptor: the client reads and follows
+ * it itself, so a large log never travels inside a frame. */
+int containers_logs(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *bundle = bundle_path(api, c.id);
+	_cleanup_free_ char *path = xasprintf("%s/stdio.log", bundle);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = 0;
+	if (fd < 0 && errno == ENOENT)
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* never started: no output */
+	if (fd < 0)
+		rc = error_errno(err, errno, "open the log of container %s", c.name);
+	if (rc == 0) {
+		req->reply_fds[0] = fd;
+		req->reply_nfds = 1;
+		*reply = json_pack("{s:s,s:s}", "id", c.id, "state", c.state);
+	}
+	store_container_release(&c);
+	return rc;
 }

@@ -20,5 +20,6 @@ const struct ipc_route apiserver_routes[] = {
 	{"containerList", containers_list},
 	{"containerInspect", containers_inspect},
 	{"containerCreateProcess", containers_create_process},
+	{"containerLogs", containers_logs},
 };
 const size_t apiserver_nroutes = sizeof(apiserver_routes) / sizeof(apiserver_routes[0]);

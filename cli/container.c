@@ -917,6 +917,196 @@ static int container_exec(struct cli *cli, int argc, char **argv)
 	return code < 0 ? 125 : (int)code;
 }
 
+/* ---- logs ---- */
+
+/* One CRI log line: "<RFC3339Nano> <stream> <F|P> <text>". */
+struct log_entry {
+	char stamp[40];
+	bool is_stderr, partial;
+	const char *text;
+};
+
+static bool parse_log_line(char *line, struct log_entry *e)
+{
+	char *sp1 = strchr(line, ' ');
+	if (!sp1 || sp1 - line >= (long)sizeof(e->stamp))
+		return false;
+	char *sp2 = strchr(sp1 + 1, ' ');
+	if (!sp2 || !sp2[1] || (sp2[1] != 'F' && sp2[1] != 'P'))
+		return false;
+	memcpy(e->stamp, line, sp1 - line);
+	e->stamp[sp1 - line] = '\0';
+	e->is_stderr = strncmp(sp1 + 1, "stderr", 6) == 0;
+	e->partial = sp2[1] == 'P';
+	e->text = sp2[2] == ' ' ? sp2 + 3 : sp2 + 2;
+	return true;
+}
+
+static void print_entry(const struct log_entry *e, bool timestamps)
+{
+	FILE *out = e->is_stderr ? stderr : stdout;
+	if (timestamps)
+		fprintf(out, "%s ", e->stamp);
+	fputs(e->text, out);
+	if (!e->partial)
+		fputc('\n', out);
+	fflush(out);
+}
+
+static const char logs_usage[] = "Usage: container logs [-f] [-n N] [--timestamps] [--since TIME] "
+				 "CONTAINER\n"
+				 "\n"
+				 "Prints what the container wrote to stdout (here on stdout) and\n"
+				 "stderr (here on stderr).\n"
+				 "\n"
+				 "Options:\n"
+				 "  -f, --follow       keep printing until the container stops\n"
+				 "  -n, --tail N       only the last N lines\n"
+				 "  -t, --timestamps   prefix each line with its time\n"
+				 "  --since TIME       lines since an RFC 3339 time or a duration "
+				 "(10m)\n"
+				 "  -h, --help         show this help\n";
+
+static int container_logs(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"follow", no_argument, NULL, 'f'},	{"tail", required_argument, NULL, 'n'},
+		{"timestamps", no_argument, NULL, 't'}, {"since", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},	{0},
+	};
+	bool follow = false, timestamps = false;
+	long tail = -1;
+	char since[40] = "";
+	int opt;
+	while ((opt = getopt_long(argc, argv, "fn:th", options, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			follow = true;
+			break;
+		case 'n': {
+			char *end;
+			tail = strtol(optarg, &end, 10);
+			if (*end || tail < 0) {
+				cli_fail("--tail wants a number of lines, not '%s'", optarg);
+				return CLI_USAGE;
+			}
+			break;
+		}
+		case 't':
+			timestamps = true;
+			break;
+		case 's': {
+			int64_t ms = time_parse_duration_ms(optarg);
+			if (ms >= 0)
+				time_format_rfc3339(time_realtime_ms() - ms, since, sizeof(since));
+			else if (strlen(optarg) >= 10 && optarg[4] == '-')
+				snprintf(since, sizeof(since), "%s", optarg);
+			else {
+				cli_fail("--since wants a time (2026-01-02T15:04:05Z) or a "
+					 "duration (10m), not '%s'",
+					 optarg);
+				return CLI_USAGE;
+			}
+			break;
+		}
+		case 'h':
+			fputs(logs_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(logs_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(logs_usage, stderr);
+		return CLI_USAGE;
+	}
+	_cleanup_error_ struct error err = ERROR_INIT;
+	struct ipc_client *c = NULL;
+	if (cli_connect(cli, &c, &err) < 0)
+		return cli_fail_error(&err);
+	_cleanup_json_ json_t *request = json_pack("{s:s}", "id", argv[optind]);
+	struct ipc_frame frame;
+	ipc_frame_init(&frame);
+	int rc = ipc_call_fds(c, "containerLogs", request, NULL, 0, &frame, &err);
+	ipc_client_close(c);
+	if (rc < 0)
+		return cli_fail_error(&err);
+	_cleanup_fclose_ FILE *log = fdopen(ipc_frame_take_fd(&frame, 0), "r");
+	ipc_frame_release(&frame);
+	if (!log)
+		return cli_fail("the log came without a descriptor");
+	/* the whole log first (the tail needs to know where the end is) */
+	char **lines = NULL;
+	size_t n = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	while ((len = getline(&line, &cap, log)) > 0) {
+		if (line[len - 1] != '\n')
+			break; /* a line still being written: the follow loop takes it */
+		line[len - 1] = '\0';
+		struct log_entry e;
+		if (!parse_log_line(line, &e) || (since[0] && strcmp(e.stamp, since) < 0))
+			continue;
+		lines = xrealloc(lines, sizeof(char *) * (n + 1));
+		lines[n++] = xstrdup(line);
+	}
+	size_t first = tail >= 0 && (size_t)tail < n ? n - (size_t)tail : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct log_entry e;
+		if (i >= first && parse_log_line(lines[i], &e))
+			print_entry(&e, timestamps);
+		free(lines[i]);
+	}
+	free(lines);
+	if (!follow) {
+		free(line);
+		return CLI_OK;
+	}
+	/* follow: read what is appended until the container is no longer running */
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	int64_t next_check = 0;
+	bool done = false;
+	while (!forwarded_signal) {
+		clearerr(log);
+		while ((len = getline(&line, &cap, log)) > 0) {
+			if (line[len - 1] != '\n') {
+				fseek(log, -len, SEEK_CUR); /* complete it next time */
+				break;
+			}
+			line[len - 1] = '\0';
+			struct log_entry e;
+			if (parse_log_line(line, &e))
+				print_entry(&e, timestamps);
+		}
+		if (done)
+			break;
+		if (time_monotonic_ms() >= next_check) {
+			next_check = time_monotonic_ms() + 500;
+			_cleanup_json_ json_t *reply = NULL;
+			struct error e = ERROR_INIT;
+			if (call(cli, "containerInspect", request, NULL, 0, &reply, 5000, &e) < 0) {
+				error_release(&e);
+				done = true; /* gone: print what is left, then stop */
+				continue;
+			}
+			const char *state = json_string_value(
+				json_object_get(json_object_get(reply, "container"), "state"));
+			if (!state ||
+			    (strcmp(state, "running") != 0 && strcmp(state, "stopping") != 0 &&
+			     strcmp(state, "booted") != 0))
+				done = true;
+		}
+		if (!done)
+			usleep(100000);
+	}
+	free(line);
+	return CLI_OK;
+}
+
 const struct cli_command cli_container_commands[] = {
 	{"run", NULL, container_run, "create and start a container"},
 	{"create", NULL, container_create, "create a container"},
@@ -926,6 +1116,7 @@ const struct cli_command cli_container_commands[] = {
 	{"delete", "rm", container_delete, "remove containers"},
 	{"list", "ls", container_list, "list containers"},
 	{"exec", NULL, container_exec, "run a command in a running container"},
+	{"logs", NULL, container_logs, "print a container's output"},
 	{"inspect", NULL, container_inspect, "show containers as JSON"},
 };
 const size_t cli_container_ncommands = ARRAY_SIZE(cli_container_commands);
