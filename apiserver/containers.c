@@ -5,6 +5,7 @@
  * apiserver learns of every exit at once without polling. On start the
  * apiserver reconnects to every helper that is still alive. */
 #include "apiserver.h"
+#include "cgroup.h"
 #include "ipc/client.h"
 #include "ipc/stream.h"
 #include "json/jsonutil.h"
@@ -192,6 +193,15 @@ static void add_pending(struct pending **list, struct ipc_request *req)
 static void container_stopped(struct apiserver *api, struct container_rt *r, json_t *state)
 {
 	_cleanup_json_ json_t *st = state ? json_incref(state) : json_pack("{s:i}", "exitCode", -1);
+	if (!state) {
+		/* the helper is gone: its container died with it (PDEATHSIG);
+		 * clear what it could not */
+		struct error e = ERROR_INIT;
+		if (cgroup_remove_orphan(api->paths.app_root, r->id, &e) < 0) {
+			log_warn("container %.12s: %s", r->id, e.message);
+			error_release(&e);
+		}
+	}
 	update_state(api, r->id, "stopped", st);
 	/* A stopped container needs no helper: `start` makes a new one. */
 	struct error ignored = ERROR_INIT;
@@ -199,7 +209,7 @@ static void container_stopped(struct apiserver *api, struct container_rt *r, jso
 	error_release(&ignored);
 	json_t *reply = json_pack("{s:s,s:O}", "id", r->id, "exitCode",
 				  json_object_get(st, "exitCode") ?: json_integer(-1));
-	answer(&r->waiters, reply, NULL);
+	/* --rm: gone before anybody hears of the exit */
 	if (r->delete_when_stopped) {
 		struct error err = ERROR_INIT;
 		if (container_remove(api, r->id, &err) < 0) {
@@ -209,6 +219,7 @@ static void container_stopped(struct apiserver *api, struct container_rt *r, jso
 			answer(&r->deleters, reply, NULL);
 		}
 	}
+	answer(&r->waiters, reply, NULL);
 	json_decref(reply);
 	rt_free(r);
 }
@@ -408,9 +419,11 @@ static int resolve_user(json_t *snapshots, const char *spec, int64_t *uid, int64
 	char *end;
 	long v = strtol(copy, &end, 10);
 	bool numeric = *copy && !*end;
-	bool found = numeric;
+	bool found = false;
 	if (numeric)
 		*uid = v;
+	/* a number is a uid even when the image does not know it; its group is
+	 * the one /etc/passwd gives it, else 0 (as Docker) */
 	for (size_t i = json_array_size(snapshots); i-- > 0 && !found;) {
 		const char *dir =
 			json_string_value(json_object_get(json_array_get(snapshots, i), "path"));
@@ -428,7 +441,9 @@ static int resolve_user(json_t *snapshots, const char *spec, int64_t *uid, int64
 					break;
 			}
 			(void)save;
-			if (fields[0] && fields[3] && strcmp(fields[0], copy) == 0) {
+			if (!fields[0] || !fields[2] || !fields[3])
+				continue;
+			if (numeric ? atol(fields[2]) == v : strcmp(fields[0], copy) == 0) {
 				*uid = atol(fields[2]);
 				*gid = atol(fields[3]);
 				found = true;
@@ -437,7 +452,7 @@ static int resolve_user(json_t *snapshots, const char *spec, int64_t *uid, int64
 		}
 		fclose(f);
 	}
-	if (!found)
+	if (!found && !numeric)
 		return error_set(err, EINVAL,
 				 "unknown user '%s': not a number and not in the "
 				 "image's /etc/passwd",
@@ -531,9 +546,10 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 		name = default_name;
 	struct store_container existing;
 	if (store_container_get(api->store, name, &existing, err) == 0) {
+		int rc = error_set(err, EEXIST, "the name '%s' is already used by container %.12s",
+				   name, existing.id ? existing.id : "");
 		store_container_release(&existing);
-		return error_set(err, EEXIST, "the name '%s' is already used by container %.12s",
-				 name, existing.id ? existing.id : "");
+		return rc;
 	}
 	error_release(err);
 
@@ -768,6 +784,26 @@ int containers_wait(void *ctx, struct ipc_request *req, json_t **reply, struct e
 int containers_wait_process(void *ctx, struct ipc_request *req, struct error *err, int64_t pid,
 			    const char *id);
 
+/* The container's stop signal: --stop-signal, else the image's STOPSIGNAL,
+ * else SIGTERM. */
+static int stop_signal_of(json_t *record)
+{
+	const char *name = json_string_value(json_object_get(record, "stopSignal"));
+	if (!name)
+		return SIGTERM;
+	char *end;
+	long n = strtol(name, &end, 10);
+	if (*name && !*end && n > 0 && n < NSIG)
+		return (int)n;
+	const char *bare = str_has_prefix(name, "SIG") ? name + 3 : name;
+	for (int s = 1; s < NSIG; s++) {
+		const char *abbrev = sigabbrev_np(s);
+		if (abbrev && strcmp(bare, abbrev) == 0)
+			return s;
+	}
+	return SIGTERM;
+}
+
 static int signal_number(json_t *body, const char *key, int fallback, int *out, struct error *err)
 {
 	int64_t sig = fallback;
@@ -786,18 +822,8 @@ int containers_stop(void *ctx, struct ipc_request *req, json_t **reply, struct e
 	if (lookup(api, req->body, &c, err) < 0)
 		return -err->code;
 	json_t *record = json_loads(c.config, 0, NULL);
-	int sig = SIGTERM;
 	int64_t timeout = json_integer_value(json_object_get(record, "stopTimeout"));
-	const char *image_signal = json_string_value(json_object_get(record, "stopSignal"));
-	if (image_signal) {
-		for (int s = 1; s < NSIG; s++) {
-			const char *abbrev = sigabbrev_np(s);
-			if (abbrev && (strcmp(image_signal, abbrev) == 0 ||
-				       (str_has_prefix(image_signal, "SIG") &&
-					strcmp(image_signal + 3, abbrev) == 0)))
-				sig = s;
-		}
-	}
+	int sig = stop_signal_of(record);
 	json_decref(record);
 	int rc = signal_number(req->body, "signal", sig, &sig, err);
 	if (rc == 0 && json_get_int(req->body, "timeout", false, &timeout, err) < 0)
@@ -838,8 +864,14 @@ int containers_kill(void *ctx, struct ipc_request *req, json_t **reply, struct e
 			json_pack("{s:i,s:I}", "signal", sig, "pid", (json_int_t)pid);
 		rc = helper_call(api, c.id, "kill", request, NULL, 0, NULL, err);
 	}
-	if (rc == 0)
+	struct container_rt *r = rt_find(c.id);
+	if (rc == 0 && sig == SIGKILL && pid == 0 && r) {
+		/* SIGKILL to init answers once the exit is recorded */
+		add_pending(&r->waiters, req);
+		rc = IPC_REPLY_DEFERRED;
+	} else if (rc == 0) {
 		*reply = json_pack("{s:s}", "id", c.id);
+	}
 	store_container_release(&c);
 	return rc;
 }
@@ -999,12 +1031,13 @@ void containers_stop_all(struct apiserver *api)
 		}
 		json_t *record = json_loads(c.config ? c.config : "{}", 0, NULL);
 		json_int_t timeout = json_integer_value(json_object_get(record, "stopTimeout"));
+		int sig = stop_signal_of(record);
 		json_decref(record);
 		store_container_release(&c);
 		if (timeout > longest)
 			longest = timeout;
 		_cleanup_json_ json_t *request =
-			json_pack("{s:i,s:I}", "signal", SIGTERM, "timeout", timeout);
+			json_pack("{s:i,s:I}", "signal", sig, "timeout", timeout);
 		if (helper_call(api, r->id, "stop", request, NULL, 0, NULL, &err) < 0) {
 			log_warn("stop container %.12s: %s", r->id, err.message);
 			error_release(&err);

@@ -223,7 +223,7 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 			int64_t size = parse_size(optarg);
 			if (size <= 0) {
 				cli_fail("--shm-size wants a size such as 64m, not '%s'", optarg);
-				return CLI_USAGE;
+				return -CLI_USAGE;
 			}
 			json_object_set_new(o->config, "shmSize", json_integer(size));
 			break;
@@ -232,7 +232,7 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 			int sig;
 			if (parse_signal(optarg, &sig) < 0) {
 				cli_fail("unknown signal '%s'", optarg);
-				return CLI_USAGE;
+				return -CLI_USAGE;
 			}
 			json_object_set_new(o->config, "stopSignal",
 					    json_string(sigabbrev_np(sig)));
@@ -243,7 +243,7 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 			long t = strtol(optarg, &end, 10);
 			if (*end || t < 0) {
 				cli_fail("--stop-timeout wants seconds, not '%s'", optarg);
-				return CLI_USAGE;
+				return -CLI_USAGE;
 			}
 			json_object_set_new(o->config, "stopTimeout", json_integer(t));
 			break;
@@ -254,7 +254,7 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 			if (*end || cpus <= 0 || cpus > 4096) {
 				cli_fail("--cpus wants a number of CPUs such as 1.5, not '%s'",
 					 optarg);
-				return CLI_USAGE;
+				return -CLI_USAGE;
 			}
 			json_object_set_new(o->config, "cpuMillis",
 					    json_integer((json_int_t)(cpus * 1000 + 0.5)));
@@ -264,7 +264,7 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 			int64_t size = parse_size(optarg);
 			if (size <= 0) {
 				cli_fail("--memory wants a size such as 256m, not '%s'", optarg);
-				return CLI_USAGE;
+				return -CLI_USAGE;
 			}
 			json_object_set_new(o->config, "memoryBytes", json_integer(size));
 			break;
@@ -274,7 +274,7 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 			long n = strtol(optarg, &end, 10);
 			if (*end || n < 0) {
 				cli_fail("--pids-limit wants a number, not '%s'", optarg);
-				return CLI_USAGE;
+				return -CLI_USAGE;
 			}
 			json_object_set_new(o->config, "pidsMax", json_integer(n));
 			break;

@@ -13,6 +13,7 @@
  * empty: a cgroup without processes carries nothing of anyone else's, and a
  * create retried after a crash between mkdir and the limits then succeeds. */
 #include "cgroup.h"
+#include "util/digest.h"
 #include "util/fs.h"
 #include "util/util.h"
 
@@ -1083,4 +1084,39 @@ void cgroup_free(struct cgroup *cg)
 const char *cgroup_unified_path(const struct cgroup *cg)
 {
 	return cg && cg->unified >= 0 ? cg->hierarchies[cg->unified].dir : NULL;
+}
+
+char *cgroup_instance_name(const char *app_root)
+{
+	char digest[DIGEST_STRING_SIZE];
+	digest_buffer(app_root, strlen(app_root), digest);
+	return xasprintf("container-%.8s", digest_hex(digest));
+}
+
+int cgroup_remove_orphan(const char *app_root, const char *id, struct error *err)
+{
+	struct cgroup_layout layout;
+	if (cgroup_detect(NULL, &layout, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *parent = cgroup_instance_name(app_root);
+	struct cgroup_limits none = {0};
+	struct cgroup *cg = NULL;
+	/* an existing container cgroup is adopted once empty (its processes get
+	 * SIGKILL from PR_SET_PDEATHSIG when the helper dies, which takes a
+	 * moment); a missing one is made empty and removed */
+	int rc;
+	int64_t deadline = time_monotonic_ms() + 3000;
+	for (;;) {
+		rc = cgroup_create(&layout, NULL, parent, id, &none, &cg, err);
+		if (rc != -EEXIST || time_monotonic_ms() >= deadline)
+			break;
+		error_release(err);
+		usleep(20000);
+	}
+	cgroup_layout_release(&layout);
+	if (rc < 0)
+		return rc;
+	rc = cgroup_destroy(cg, err);
+	cgroup_free(cg);
+	return rc;
 }

@@ -75,4 +75,11 @@ void cgroup_free(struct cgroup *cg);
 /* The directory in the v2 hierarchy (or NULL), for the cgroup namespace. */
 const char *cgroup_unified_path(const struct cgroup *cg);
 
+/* The parent cgroup of one instance's containers (one app root), so that
+ * instances never share one: "container-<8 hex of sha256(app_root)>". */
+char *cgroup_instance_name(const char *app_root);
+/* Removes what is left of a container's cgroups when its helper is gone:
+ * kills any process still in them, then removes the directories. */
+int cgroup_remove_orphan(const char *app_root, const char *id, struct error *err);
+
 #endif

@@ -95,15 +95,6 @@ struct helper {
 	struct cgroup *cg;
 };
 
-/* Every instance (app root) gets its own parent cgroup, so that test
- * instances never share one: "container-<8 hex of the app root's digest>". */
-static char *cgroup_parent_name(const struct helper *h)
-{
-	char digest[DIGEST_STRING_SIZE];
-	digest_buffer(h->paths.app_root, strlen(h->paths.app_root), digest);
-	return xasprintf("container-%.8s", digest_hex(digest));
-}
-
 static void cgroup_release(struct helper *h)
 {
 	if (!h->cg)
@@ -137,7 +128,7 @@ static int join_cgroup(void *data, pid_t pid, struct error *err)
 	struct cgroup_layout layout;
 	if (cgroup_detect(NULL, &layout, err) < 0)
 		return error_prefix(err, "cgroups");
-	_cleanup_free_ char *parent = cgroup_parent_name(h);
+	_cleanup_free_ char *parent = cgroup_instance_name(h->paths.app_root);
 	int rc = cgroup_create(&layout, NULL, parent, h->id, &l, &h->cg, err);
 	cgroup_layout_release(&layout);
 	if (rc == 0)

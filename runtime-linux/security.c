@@ -235,25 +235,14 @@ int caps_apply(cap_mask_t mask, struct error *err)
 					   caps_name(cap) ? caps_name(cap) : "capability");
 	}
 
-	rc = caps_set(mask, mask, mask, err);
+	/* As Docker: the set is effective and permitted for root; nothing is
+	 * inheritable or ambient, so a non-root user (whose permitted and
+	 * effective sets the kernel clears at setuid) ends up with none. */
+	rc = caps_set(mask, mask, 0, err);
 	if (rc < 0)
 		return rc;
-
-	/* Ambient capabilities (Linux 4.3) keep the set across exec for a non-root
-	 * user; an older kernel (EINVAL) or a locked NO_CAP_AMBIENT_RAISE securebit
-	 * (EPERM) leaves them out, which only matters for non-root users. */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return error_errno(err, errno, "clear ambient capabilities");
-	for (int cap = 0; cap <= last; cap++) {
-		if (!(mask & CAP_BIT(cap)))
-			continue;
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
-			if (errno == EINVAL || errno == EPERM)
-				break;
-			return error_errno(err, errno, "raise ambient %s",
-					   caps_name(cap) ? caps_name(cap) : "capability");
-		}
-	}
 	return 0;
 }
 

@@ -27,9 +27,9 @@ const char *caps_name(int cap); /* "CAP_NET_ADMIN" */
  * sets everything; then individual adds, then individual drops. */
 int caps_apply_changes(cap_mask_t base, const char *const *add, size_t nadd,
 		       const char *const *drop, size_t ndrop, cap_mask_t *out, struct error *err);
-/* In the child before exec: bounding set reduced to mask, then effective,
- * permitted, inheritable and ambient set to mask (for a non-root user the
- * ambient set is what keeps them across exec), keeping securebits sane. */
+/* In the child before exec (and before setuid): bounding set reduced to
+ * mask, effective and permitted set to mask, inheritable and ambient empty,
+ * as Docker does: a non-root user then holds no capability. */
 int caps_apply(cap_mask_t mask, struct error *err);
 
 /* ---- seccomp ---- */

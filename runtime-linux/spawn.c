@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
@@ -267,25 +266,6 @@ static void set_stdio(int sync, const struct spawn_config *cfg)
 	}
 }
 
-/* After setuid with PR_SET_KEEPCAPS the permitted set survives but the
- * effective and ambient ones are cleared: put them back. */
-static int restore_caps(cap_mask_t mask)
-{
-	struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct data[2];
-	memset(data, 0, sizeof(data));
-	for (int i = 0; i < 2; i++) {
-		uint32_t bits = (uint32_t)(mask >> (32 * i));
-		data[i].effective = data[i].permitted = data[i].inheritable = bits;
-	}
-	if (syscall(SYS_capset, &head, data) < 0)
-		return -1;
-	for (int cap = 0; cap < 64; cap++)
-		if (mask & ((cap_mask_t)1 << cap))
-			prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
-	return 0;
-}
-
 /* Everything after the root is in place: identity and confinement, exec. */
 static void __attribute__((noreturn)) confine_and_exec(int sync, const struct spawn_config *cfg)
 {
@@ -300,19 +280,27 @@ static void __attribute__((noreturn)) confine_and_exec(int sync, const struct sp
 	if (!path)
 		child_fail(sync, -ENOENT, "executable file '%s' not found in $PATH", cfg->argv[0]);
 	struct error e = ERROR_INIT;
-	if (caps_apply(cfg->caps, &e) < 0)
-		child_fail(sync, 0, "%s", e.message);
-	if (cfg->uid != 0 || cfg->gid != 0 || cfg->ngroups) {
-		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ||
-		    setgroups(cfg->ngroups, cfg->ngroups ? cfg->groups : NULL) < 0 ||
-		    setresgid(cfg->gid, cfg->gid, cfg->gid) < 0 ||
-		    setresuid(cfg->uid, cfg->uid, cfg->uid) < 0)
-			child_fail(sync, errno, "switch to user %u:%u", (unsigned)cfg->uid,
-				   (unsigned)cfg->gid);
-		prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
-		if (restore_caps(cfg->caps) < 0)
-			child_fail(sync, errno, "capabilities for user %u", (unsigned)cfg->uid);
+	/* The user first, while every capability is still effective (the
+	 * caller may have dropped SETUID or SETGID from the set). Leaving uid 0
+	 * clears the permitted and effective sets: a non-root user ends up with
+	 * none, as with Docker; only the bounding set is reduced for it. */
+	if (cfg->uid != 0) {
+		for (int cap = 0; cap < 64; cap++)
+			if (!(cfg->caps & ((cap_mask_t)1 << cap)) &&
+			    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+				child_fail(sync, errno, "drop capability %d from the bounding set",
+					   cap);
 	}
+	if (setgroups(cfg->ngroups, cfg->ngroups ? cfg->groups : NULL) < 0 ||
+	    setresgid(cfg->gid, cfg->gid, cfg->gid) < 0 ||
+	    setresuid(cfg->uid, cfg->uid, cfg->uid) < 0)
+		child_fail(sync, errno, "switch to user %u:%u", (unsigned)cfg->uid,
+			   (unsigned)cfg->gid);
+	if (cfg->uid == 0 && caps_apply(cfg->caps, &e) < 0)
+		child_fail(sync, 0, "%s", e.message);
+	if (cfg->uid != 0 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		child_fail(sync, errno, "clear ambient capabilities");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail(sync, errno, "no_new_privs");
 	if (cfg->seccomp && seccomp_program_install(cfg->seccomp, &e) < 0)
@@ -350,6 +338,8 @@ static void loopback_up(int sync)
 static void __attribute__((noreturn)) container_child(int sync, const struct spawn_config *cfg)
 {
 	reset_signals();
+	/* If the helper dies, so does the container: nothing runs unowned. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* Wait until the parent has put us in our cgroup. */
 	char go;
 	if (read(sync, &go, 1) != 1)
@@ -430,6 +420,9 @@ static void __attribute__((noreturn)) container_child(int sync, const struct spa
 	}
 	mask_paths(sync, rootfd);
 
+	/* Docker makes a missing working directory */
+	if (cfg->cwd && make_in_root(rootfd, cfg->cwd, false) < 0)
+		child_fail(sync, errno, "create the working directory %s", cfg->cwd);
 	if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
 		child_fail(sync, errno, "pivot_root into %s", cfg->rootfs);
 	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
@@ -547,6 +540,7 @@ int spawn_exec(pid_t target, const struct spawn_config *cfg, pid_t *pid_out, str
 			_exit(0);
 		}
 		reset_signals();
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		char go;
 		if (read(sv[1], &go, 1) != 1)
 			_exit(125);

@@ -187,9 +187,11 @@ assert_no_leaks() {
 	local leaked=0 pid deadline=$((SECONDS + 5))
 	while :; do
 		_ct_find_procs
-		((${#_CT_FOUND[@]} == 0 || SECONDS >= deadline)) && break
+		_ct_find_container_procs
+		((${#_CT_FOUND[@]} + ${#_CT_CFOUND[@]} == 0 || SECONDS >= deadline)) && break
 		sleep 0.05
 	done
+	_ct_report_container_leaks || leaked=1
 	if ((${#_CT_FOUND[@]})); then
 		leaked=1
 		echo "LEAK: processes of this test still run:" >&2
@@ -420,4 +422,98 @@ allow_traverse() {
 		fi
 		d="$(dirname "$d")"
 	done
+}
+
+# --- container leaks -----------------------------------------------------------
+
+# Container processes name neither the test's roots in their command line nor
+# in their environment; they are found by their root file system instead: a
+# process in another mount namespace whose "/" is an overlay with its upper
+# dir under this test's base dir. Builtins only (see _ct_find_procs).
+_ct_find_container_procs() {
+	_CT_CFOUND=()
+	_ct_base_ok || return 0
+	local d pid self_ns="/proc/$BASHPID/ns/mnt"
+	for d in /proc/[0-9]*; do
+		pid="${d#/proc/}"
+		[[ "$d/ns/mnt" -ef "$self_ns" ]] && continue
+		_ct_root_in_base "$pid" && pid_alive "$pid" && _CT_CFOUND+=("$pid")
+	done
+	return 0
+}
+
+# True when PID's root mount is an overlay whose upper dir lies under this
+# test's base dir.
+_ct_root_in_base() {
+	_ct_base_ok || return 1
+	local line
+	while read -r line; do
+		# "ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - overlay SOURCE OPTIONS"
+		[[ "$line" == *" / / "*" - overlay "*"upperdir=$CT_BASE/"* ]] && return 0
+	done 2>/dev/null </proc/"$1"/mountinfo
+	return 1
+}
+
+# The cgroup directories of this test's containers: the runtime helper makes
+# "container-<first 8 hex of sha256(app root)>" in every hierarchy.
+_ct_container_cgroups() {
+	_ct_base_ok || return 0
+	[[ -n "${CONTAINER_APP_ROOT:-}" && -d /sys/fs/cgroup ]] || return 0
+	local hash
+	hash="$(printf %s "$CONTAINER_APP_ROOT" | sha256sum)"
+	find /sys/fs/cgroup -maxdepth 8 -type d -name "container-${hash:0:8}" 2>/dev/null
+}
+
+# Reports (and then ends, by pid) the container processes _ct_find_container_procs
+# found, and reports (and removes) this test's container cgroups. Fails if
+# there was anything.
+_ct_report_container_leaks() {
+	local leaked=0 pid
+	if ((${#_CT_CFOUND[@]})); then
+		leaked=1
+		echo "LEAK: container processes of this test still run:" >&2
+		for pid in "${_CT_CFOUND[@]}"; do
+			echo "  pid $pid: $(pid_cmdline "$pid")" >&2
+		done
+		for pid in "${_CT_CFOUND[@]}"; do
+			_ct_root_in_base "$pid" && kill -KILL "$pid" 2>/dev/null || true
+		done
+	fi
+	local cgroups
+	cgroups="$(_ct_container_cgroups)"
+	if [[ -n "$cgroups" ]]; then
+		leaked=1
+		echo "LEAK: cgroups of this test's containers:" >&2
+		echo "$cgroups" | sed 's/^/  /' >&2
+		# Empty once their processes are gone: remove them, deepest first.
+		local d end=$((SECONDS + 3))
+		while [[ -n "$cgroups" ]] && ((SECONDS < end)); do
+			while read -r d; do
+				[[ "$d" == /sys/fs/cgroup/*/container-* ]] || continue
+				find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+			done <<<"$cgroups"
+			cgroups="$(_ct_container_cgroups)"
+			[[ -n "$cgroups" ]] && sleep 0.1
+		done
+	fi
+	return $leaked
+}
+
+# Fails if a container bundle (<app root>/containers/<id>) exists for an id
+# the API server no longer lists: a removed container left files behind.
+# Needs the test's API server running.
+assert_no_orphan_bundles() {
+	_ct_base_ok || return 0
+	local dir="$CONTAINER_APP_ROOT/containers" ids d orphans=""
+	[[ -d "$dir" ]] || return 0
+	ids="$(container ls -aq 2>/dev/null)" || return 0
+	for d in "$dir"/*; do
+		[[ -e "$d" ]] || continue
+		[[ $'\n'"$ids"$'\n' == *$'\n'"${d##*/}"$'\n'* ]] || orphans+="  $d"$'\n'
+	done
+	if [[ -n "$orphans" ]]; then
+		echo "LEAK: bundles of removed containers:" >&2
+		printf '%s' "$orphans" >&2
+		return 1
+	fi
 }
