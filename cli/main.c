@@ -106,7 +106,8 @@ int main(int argc, char **argv)
 			rc = commands[i].run(&cli, sub_argc, sub_argv);
 	for (size_t i = 0; rc < 0 && i < cli_container_ncommands; i++) {
 		const struct cli_command *c = &cli_container_commands[i];
-		if (strcmp(sub_argv[0], c->name) == 0 || (c->alias && strcmp(sub_argv[0], c->alias) == 0))
+		if (strcmp(sub_argv[0], c->name) == 0 ||
+		    (c->alias && strcmp(sub_argv[0], c->alias) == 0))
 			rc = c->run(&cli, sub_argc, sub_argv);
 	}
 	if (rc < 0) {
