@@ -46,6 +46,9 @@ int containers_kill(void *ctx, struct ipc_request *req, json_t **reply, struct e
 int containers_delete(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
 int containers_list(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
 int containers_inspect(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_stats(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_prune(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
+int containers_resize(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
 int containers_logs(void *ctx, struct ipc_request *req, json_t **reply, struct error *err);
 int containers_create_process(void *ctx, struct ipc_request *req, json_t **reply,
 			      struct error *err);

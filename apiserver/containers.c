@@ -5,6 +5,8 @@
  * apiserver learns of every exit at once without polling. On start the
  * apiserver reconnects to every helper that is still alive. */
 #include "apiserver.h"
+#include "security.h"
+#include "volumes.h"
 #include "cgroup.h"
 #include "ipc/client.h"
 #include "ipc/stream.h"
@@ -142,8 +144,32 @@ static int container_remove(struct apiserver *api, const char *id, struct error 
 	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", bundle);
 	umount2(rootfs, MNT_DETACH); /* only mounted in the container's namespace; harmless */
 	nftw(bundle, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
-	if (store_container_delete(api->store, id, err) < 0)
+	/* its anonymous volumes go with it, as with Docker's --rm */
+	struct store_container c;
+	json_t *record = NULL;
+	if (store_container_get(api->store, id, &c, &ignored) == 0) {
+		record = json_loads(c.config ? c.config : "{}", 0, NULL);
+		store_container_release(&c);
+	}
+	error_release(&ignored);
+	if (store_container_delete(api->store, id, err) < 0) {
+		json_decref(record);
 		return -err->code;
+	}
+	size_t i;
+	json_t *m;
+	json_array_foreach(json_object_get(record, "mounts"), i, m)
+	{
+		if (!json_is_true(json_object_get(m, "anonymous")))
+			continue;
+		int64_t reclaimed = 0;
+		if (volume_remove(api, json_string_value(json_object_get(m, "source")), &reclaimed,
+				  &ignored) < 0) {
+			log_warn("anonymous volume of %.12s: %s", id, ignored.message);
+			error_release(&ignored);
+		}
+	}
+	json_decref(record);
 	log_info("container %.12s removed", id);
 	return 0;
 }
@@ -489,6 +515,101 @@ static json_t *merge_env(json_t *image_env, json_t *given)
 	return env;
 }
 
+/* Checks the mounts a container asks for and turns them into what the
+ * helper mounts: volumes become binds of their directory (made when
+ * missing, and said so in *made), bind sources are checked, tmpfs options
+ * joined. *record keeps what the user asked for (volume names), which is
+ * how a volume knows its containers. */
+static int resolve_mounts(struct apiserver *api, json_t *mounts, json_t **bundle_out,
+			  json_t **record_out, json_t *made, struct error *err)
+{
+	_cleanup_json_ json_t *bundle = json_array(), *record = json_array();
+	size_t i;
+	json_t *m;
+	json_array_foreach(mounts, i, m)
+	{
+		const char *type = json_string_value(json_object_get(m, "type"));
+		const char *source = json_string_value(json_object_get(m, "source"));
+		const char *target = json_string_value(json_object_get(m, "target"));
+		bool readonly = json_is_true(json_object_get(m, "readonly"));
+		if (!type || !target || target[0] != '/' || strcmp(target, "/") == 0)
+			return error_set(
+				err, EINVAL,
+				"mount %zu: the target must be an absolute path other than /",
+				i + 1);
+		for (const char *p = target; *p; p++)
+			if (str_has_prefix(p, "/..") && (p[3] == '/' || !p[3]))
+				return error_set(err, EINVAL,
+						 "mount target %s has a '..' component", target);
+		if (strcmp(type, "bind") == 0) {
+			if (!source || source[0] != '/')
+				return error_set(err, EINVAL,
+						 "bind mount source '%s' must be an absolute path",
+						 source ? source : "");
+			struct stat st;
+			if (stat(source, &st) < 0) {
+				if (json_is_true(json_object_get(m, "strict")))
+					return error_set(err, ENOENT,
+							 "bind mount source %s does not exist",
+							 source);
+				/* -v /host:/path makes a missing host directory, as Docker */
+				if (fs_mkdir_p(source, 0755, err) < 0)
+					return -err->code;
+			}
+			json_array_append_new(bundle, json_pack("{s:s,s:s,s:s,s:b}", "type", "bind",
+								"source", source, "target", target,
+								"readonly", readonly));
+			json_array_append_new(record, json_deep_copy(m));
+		} else if (strcmp(type, "volume") == 0) {
+			char anonymous[65];
+			bool anon = !source || !*source;
+			if (anon) {
+				random_id(anonymous);
+				source = anonymous;
+			}
+			if (!volume_name_valid(source))
+				return error_set(err, EINVAL, "invalid volume name '%s'", source);
+			_cleanup_free_ char *path = NULL;
+			bool created = false;
+			if (volumes_ensure(api, source, anon, &path, &created, err) < 0)
+				return -err->code;
+			if (created)
+				json_array_append_new(made, json_string(source));
+			json_array_append_new(bundle, json_pack("{s:s,s:s,s:s,s:b}", "type", "bind",
+								"source", path, "target", target,
+								"readonly", readonly));
+			json_array_append_new(record,
+					      json_pack("{s:s,s:s,s:s,s:b,s:b}", "type", "volume",
+							"source", source, "target", target,
+							"readonly", readonly, "anonymous", anon));
+		} else if (strcmp(type, "tmpfs") == 0) {
+			char options[512] = "";
+			size_t k;
+			json_t *o;
+			json_array_foreach(json_object_get(m, "options"), k, o)
+			{
+				if (options[0])
+					strncat(options, ",",
+						sizeof(options) - strlen(options) - 1);
+				strncat(options, json_string_value(o) ? json_string_value(o) : "",
+					sizeof(options) - strlen(options) - 1);
+			}
+			json_t *b = json_pack("{s:s,s:s,s:b}", "type", "tmpfs", "target", target,
+					      "readonly", readonly);
+			if (options[0])
+				json_object_set_new(b, "options", json_string(options));
+			json_array_append_new(bundle, b);
+			json_array_append_new(record, json_deep_copy(m));
+		} else {
+			return error_set(err, EINVAL,
+					 "mount type '%s' is not bind, volume or tmpfs", type);
+		}
+	}
+	*bundle_out = move_ptr(bundle);
+	*record_out = move_ptr(record);
+	return 0;
+}
+
 static int write_text(const char *dir, const char *name, const char *text, struct error *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
@@ -499,7 +620,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 {
 	struct apiserver *api = ctx;
 	json_t *cfg = NULL, *args = NULL, *entrypoint = NULL, *env = NULL, *labels = NULL,
-	       *cap_add = NULL, *cap_drop = NULL;
+	       *cap_add = NULL, *cap_drop = NULL, *mounts = NULL, *ulimits = NULL;
 	const char *image = NULL, *name = NULL, *workdir = NULL, *user = NULL, *hostname = NULL;
 	bool tty = false, interactive = false, auto_remove = false, read_only = false;
 	int64_t shm = 0, stop_timeout = 5, cpu_millis = 0, memory = 0, pids = 4096;
@@ -525,6 +646,8 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 	    json_get_int(cfg, "cpuMillis", false, &cpu_millis, err) < 0 ||
 	    json_get_int(cfg, "memoryBytes", false, &memory, err) < 0 ||
 	    json_get_int(cfg, "pidsMax", false, &pids, err) < 0 ||
+	    json_get_array(cfg, "mounts", false, &mounts, err) < 0 ||
+	    json_get_string_array(cfg, "ulimits", false, &ulimits, err) < 0 ||
 	    json_get_string(cfg, "stopSignal", false, &stop_signal, err) < 0)
 		return -err->code;
 	if (cpu_millis < 0 || memory < 0 || pids < 0)
@@ -603,8 +726,11 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 		full_env = merged;
 	}
 
+	_cleanup_json_ json_t *bundle_mounts = NULL, *record_mounts = NULL;
+	_cleanup_json_ json_t *made_volumes = json_array();
 	_cleanup_free_ char *bundle = bundle_path(api, id);
-	if (fs_mkdir_p(bundle, 0700, err) < 0) {
+	if (resolve_mounts(api, mounts, &bundle_mounts, &record_mounts, made_volumes, err) < 0 ||
+	    fs_mkdir_p(bundle, 0700, err) < 0) {
 		json_decref(lowers);
 		json_decref(command);
 		json_decref(full_env);
@@ -618,6 +744,8 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 		"uid", (json_int_t)uid, "gid", (json_int_t)gid, "tty", tty, "hostname", hostname,
 		"readOnly", read_only, "shmSize", (json_int_t)shm, "capAdd",
 		cap_add ? cap_add : json_null(), "capDrop", cap_drop ? cap_drop : json_null());
+	json_object_set(bundle_cfg, "mounts", bundle_mounts);
+	json_object_set(bundle_cfg, "ulimits", ulimits ? ulimits : json_array());
 	json_object_set_new(bundle_cfg, "limits",
 			    json_pack("{s:I,s:I,s:I}", "cpuMillis", (json_int_t)cpu_millis,
 				      "memoryBytes", (json_int_t)memory, "pidsMax",
@@ -643,6 +771,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 	if (stop_signal)
 		json_object_set_new(record, "stopSignal", json_string(stop_signal));
 	json_object_set(record, "imageDigest", json_object_get(image_info, "digest"));
+	json_object_set(record, "mounts", record_mounts);
 	_cleanup_free_ char *record_text = json_dump_compact(record);
 	struct store_container row = {
 		.id = id,
@@ -659,7 +788,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 		return rc;
 	}
 	log_info("container %.12s (%s) created from %s", id, name, image);
-	*reply = json_pack("{s:s,s:s}", "id", id, "name", name);
+	*reply = json_pack("{s:s,s:s,s:O}", "id", id, "name", name, "createdVolumes", made_volumes);
 	return 0;
 }
 
@@ -1226,6 +1355,77 @@ int containers_logs(void *ctx, struct ipc_request *req, json_t **reply, struct e
 		req->reply_fds[0] = fd;
 		req->reply_nfds = 1;
 		*reply = json_pack("{s:s,s:s}", "id", c.id, "state", c.state);
+	}
+	store_container_release(&c);
+	return rc;
+}
+
+int containers_stats(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	int rc = 0;
+	json_t *stats = NULL;
+	if (!rt_find(c.id))
+		rc = error_set(err, EINVAL, "container %s is not running", c.name);
+	if (rc == 0)
+		rc = helper_call(api, c.id, "statistics", NULL, NULL, 0, &stats, err);
+	if (rc == 0) {
+		json_object_set_new(stats, "id", json_string(c.id));
+		json_object_set_new(stats, "name", json_string(c.name));
+		*reply = json_pack("{s:o}", "stats", stats);
+	}
+	store_container_release(&c);
+	return rc;
+}
+
+/* Removes every stopped (or never started) container. */
+int containers_prune(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container *list = NULL;
+	size_t n = 0;
+	if (store_container_list(api->store, &list, &n, err) < 0)
+		return -err->code;
+	json_t *deleted = json_array();
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const char *state = list[i].state ? list[i].state : "";
+		if (rt_find(list[i].id) ||
+		    (strcmp(state, "stopped") != 0 && strcmp(state, "created") != 0))
+			continue;
+		rc = container_remove(api, list[i].id, err);
+		if (rc == 0)
+			json_array_append_new(deleted, json_string(list[i].id));
+	}
+	store_container_list_free(list, n);
+	if (rc < 0) {
+		json_decref(deleted);
+		return rc;
+	}
+	*reply = json_pack("{s:o}", "deleted", deleted);
+	return 0;
+}
+
+int containers_resize(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct apiserver *api = ctx;
+	struct store_container c;
+	if (lookup(api, req->body, &c, err) < 0)
+		return -err->code;
+	int64_t rows = 0, cols = 0;
+	int rc = 0;
+	if (json_get_int(req->body, "rows", true, &rows, err) < 0 ||
+	    json_get_int(req->body, "cols", true, &cols, err) < 0)
+		rc = -err->code;
+	if (rc == 0 && !rt_find(c.id))
+		rc = error_set(err, EINVAL, "container %s is not running", c.name);
+	if (rc == 0) {
+		_cleanup_json_ json_t *request =
+			json_pack("{s:I,s:I}", "rows", (json_int_t)rows, "cols", (json_int_t)cols);
+		rc = helper_call(api, c.id, "resize", request, NULL, 0, NULL, err);
 	}
 	store_container_release(&c);
 	return rc;

@@ -1,6 +1,7 @@
 /* Every route the apiserver serves: one line each. A route's meaning never
  * changes once shipped; new behaviour gets a new route. */
 #include "apiserver.h"
+#include "volumes.h"
 
 const struct ipc_route apiserver_routes[] = {
 	{"ping", health_ping},
@@ -21,5 +22,13 @@ const struct ipc_route apiserver_routes[] = {
 	{"containerInspect", containers_inspect},
 	{"containerCreateProcess", containers_create_process},
 	{"containerLogs", containers_logs},
+	{"containerStats", containers_stats},
+	{"containerPrune", containers_prune},
+	{"containerResize", containers_resize},
+	{"volumeCreate", volumes_create},
+	{"volumeList", volumes_list},
+	{"volumeInspect", volumes_inspect},
+	{"volumeDelete", volumes_delete},
+	{"volumePrune", volumes_prune},
 };
 const size_t apiserver_nroutes = sizeof(apiserver_routes) / sizeof(apiserver_routes[0]);

@@ -59,6 +59,7 @@ void cli_table_free(struct cli_table *t);
 int cli_system(struct cli *cli, int argc, char **argv);
 int cli_plugin(struct cli *cli, int argc, char **argv);
 int cli_image(struct cli *cli, int argc, char **argv);
+int cli_volume(struct cli *cli, int argc, char **argv);
 /* Top-level container commands (run, create, start, ...). */
 extern const struct cli_command cli_container_commands[];
 extern const size_t cli_container_ncommands;

@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 
 /* Signal names as `kill -s` takes them: "TERM", "SIGTERM", or a number. */
 static int parse_signal(const char *text, int *out)
@@ -67,7 +69,84 @@ enum {
 	OPT_STOP_TIMEOUT,
 	OPT_CPUS,
 	OPT_PIDS_LIMIT,
+	OPT_MOUNT,
+	OPT_TMPFS,
+	OPT_ENV_FILE,
+	OPT_ULIMIT,
 };
+
+/* -v SOURCE:TARGET[:ro|rw], -v TARGET (anonymous volume); a SOURCE that is
+ * an absolute path is a bind mount, else a volume name. */
+static json_t *parse_volume_flag(const char *text)
+{
+	_cleanup_free_ char *copy = xstrdup(text);
+	char *parts[3] = {0};
+	int n = 0;
+	for (char *save = NULL, *p = strtok_r(copy, ":", &save); p && n < 4;
+	     p = strtok_r(NULL, ":", &save))
+		if (n < 3)
+			parts[n++] = p;
+		else
+			return NULL;
+	bool readonly = false;
+	if (n == 3) {
+		if (strcmp(parts[2], "ro") == 0)
+			readonly = true;
+		else if (strcmp(parts[2], "rw") != 0)
+			return NULL;
+	}
+	if (n == 1)
+		return json_pack("{s:s,s:s,s:b}", "type", "volume", "target", parts[0], "readonly",
+				 0);
+	if (n < 2)
+		return NULL;
+	return json_pack("{s:s,s:s,s:s,s:b}", "type", parts[0][0] == '/' ? "bind" : "volume",
+			 "source", parts[0], "target", parts[1], "readonly", readonly);
+}
+
+/* --mount type=bind|volume|tmpfs,source=...,target=...,readonly,tmpfs-size=... */
+static json_t *parse_mount_flag(const char *text, char *why, size_t len)
+{
+	_cleanup_free_ char *copy = xstrdup(text);
+	json_t *m = json_object();
+	json_t *options = json_array();
+	for (char *save = NULL, *p = strtok_r(copy, ",", &save); p;
+	     p = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(p, '=');
+		const char *value = eq ? eq + 1 : "";
+		if (eq)
+			*eq = '\0';
+		if (strcmp(p, "type") == 0)
+			json_object_set_new(m, "type", json_string(value));
+		else if (strcmp(p, "source") == 0 || strcmp(p, "src") == 0)
+			json_object_set_new(m, "source", json_string(value));
+		else if (strcmp(p, "target") == 0 || strcmp(p, "dst") == 0 ||
+			 strcmp(p, "destination") == 0)
+			json_object_set_new(m, "target", json_string(value));
+		else if (strcmp(p, "readonly") == 0 || strcmp(p, "ro") == 0)
+			json_object_set_new(m, "readonly",
+					    json_boolean(!eq || strcmp(value, "true") == 0 ||
+							 strcmp(value, "1") == 0));
+		else if (strcmp(p, "tmpfs-size") == 0)
+			json_array_append_new(options, json_sprintf("size=%s", value));
+		else if (strcmp(p, "tmpfs-mode") == 0)
+			json_array_append_new(options, json_sprintf("mode=%s", value));
+		else {
+			snprintf(why, len, "unknown --mount key '%s'", p);
+			json_decref(options);
+			json_decref(m);
+			return NULL;
+		}
+	}
+	if (json_array_size(options))
+		json_object_set_new(m, "options", options);
+	else
+		json_decref(options);
+	if (!json_object_get(m, "type"))
+		json_object_set_new(m, "type", json_string("volume"));
+	json_object_set_new(m, "strict", json_true()); /* --mount bind: the source must exist */
+	return m;
+}
 
 static int64_t parse_size(const char *text)
 {
@@ -123,6 +202,12 @@ static const char create_usage_text[] =
 	"  --cpus N                CPU quota (e.g. 0.5, 2)\n"
 	"  -m, --memory SIZE       memory limit (e.g. 256m)\n"
 	"  --pids-limit N          most processes (default 4096; 0 unlimited)\n"
+	"  -v, --volume SPEC       NAME:/PATH[:ro] (a volume, made if missing),\n"
+	"                          /HOST:/PATH[:ro] (a bind mount), /PATH (anonymous)\n"
+	"  --mount SPEC            type=bind|volume|tmpfs,source=...,target=...,readonly\n"
+	"  --tmpfs PATH[:OPTS]     a tmpfs at PATH (e.g. /run:size=64m)\n"
+	"  --env-file FILE         read KEY=VALUE lines\n"
+	"  --ulimit NAME=SOFT[:HARD]  e.g. nofile=1024:2048 (repeatable)\n"
 	"  -h, --help              show this help\n";
 
 /* Parses the flags of create and run; leaves optind at IMAGE. */
@@ -150,6 +235,11 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 		{"cpus", required_argument, NULL, OPT_CPUS},
 		{"memory", required_argument, NULL, 'm'},
 		{"pids-limit", required_argument, NULL, OPT_PIDS_LIMIT},
+		{"volume", required_argument, NULL, 'v'},
+		{"mount", required_argument, NULL, OPT_MOUNT},
+		{"tmpfs", required_argument, NULL, OPT_TMPFS},
+		{"env-file", required_argument, NULL, OPT_ENV_FILE},
+		{"ulimit", required_argument, NULL, OPT_ULIMIT},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -160,9 +250,12 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 	json_object_set_new(o->config, "capAdd", cap_add);
 	json_object_set_new(o->config, "capDrop", cap_drop);
 	json_object_set_new(o->config, "labels", labels);
+	json_t *mounts = json_array(), *ulimits = json_array();
+	json_object_set_new(o->config, "mounts", mounts);
+	json_object_set_new(o->config, "ulimits", ulimits);
 	int opt;
 	/* "+": options stop at the image; what follows is the command */
-	while ((opt = getopt_long(argc, argv, "+ditne:w:u:l:m:h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+ditne:w:u:l:m:v:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			if (!is_run)
@@ -248,6 +341,66 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 			json_object_set_new(o->config, "stopTimeout", json_integer(t));
 			break;
 		}
+		case 'v': {
+			json_t *m = parse_volume_flag(optarg);
+			if (!m) {
+				cli_fail("-v wants NAME:/PATH[:ro], /HOST:/PATH[:ro] or /PATH, not "
+					 "'%s'",
+					 optarg);
+				return -CLI_USAGE;
+			}
+			json_array_append_new(mounts, m);
+			break;
+		}
+		case OPT_MOUNT: {
+			char why[128] = "";
+			json_t *m = parse_mount_flag(optarg, why, sizeof(why));
+			if (!m) {
+				cli_fail("--mount %s: %s", optarg, why);
+				return -CLI_USAGE;
+			}
+			json_array_append_new(mounts, m);
+			break;
+		}
+		case OPT_TMPFS: {
+			_cleanup_free_ char *copy = xstrdup(optarg);
+			char *colon = strchr(copy, ':');
+			if (colon)
+				*colon++ = '\0';
+			json_t *m = json_pack("{s:s,s:s}", "type", "tmpfs", "target", copy);
+			if (colon && *colon)
+				json_object_set_new(m, "options", json_pack("[s]", colon));
+			json_array_append_new(mounts, m);
+			break;
+		}
+		case OPT_ENV_FILE: {
+			_cleanup_fclose_ FILE *f = fopen(optarg, "re");
+			if (!f) {
+				cli_fail("--env-file %s: %s", optarg, strerror(errno));
+				return -CLI_USAGE;
+			}
+			char line[8192];
+			while (fgets(line, sizeof(line), f)) {
+				line[strcspn(line, "\r\n")] = '\0';
+				char *p = line;
+				while (*p == ' ' || *p == '\t')
+					p++;
+				if (!*p || *p == '#')
+					continue;
+				if (!strchr(p, '=')) {
+					const char *v = getenv(p);
+					if (v)
+						json_array_append_new(env,
+								      json_sprintf("%s=%s", p, v));
+					continue;
+				}
+				json_array_append_new(env, json_string(p));
+			}
+			break;
+		}
+		case OPT_ULIMIT:
+			json_array_append_new(ulimits, json_string(optarg));
+			break;
 		case OPT_CPUS: {
 			char *end;
 			double cpus = strtod(optarg, &end);
@@ -310,7 +463,15 @@ usage:
 static int create(struct cli *cli, struct create_options *o, json_t **reply, struct error *err)
 {
 	_cleanup_json_ json_t *request = json_pack("{s:O}", "config", o->config);
-	return call(cli, "containerCreate", request, NULL, 0, reply, 600000, err);
+	int rc = call(cli, "containerCreate", request, NULL, 0, reply, 600000, err);
+	if (rc == 0) {
+		/* volumes that -v made on the way: say so, as Docker does not */
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(*reply, "createdVolumes"), i, v)
+			fprintf(stderr, "container: created volume %s\n", json_string_value(v));
+	}
+	return rc;
 }
 
 static const char create_usage[] = "Usage: container create [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
@@ -359,6 +520,47 @@ static void on_signal(int sig)
 	forwarded_signal = sig;
 }
 
+/* -t: the terminal goes raw while the container owns it, and comes back
+ * as it was however we leave. */
+static struct termios saved_termios;
+static bool termios_saved;
+static volatile sig_atomic_t window_changed;
+
+static void restore_terminal(void)
+{
+	if (termios_saved)
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_termios);
+}
+
+static void on_winch(int sig)
+{
+	(void)sig;
+	window_changed = 1;
+}
+
+static void raw_terminal(void)
+{
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_termios) < 0)
+		return;
+	termios_saved = true;
+	atexit(restore_terminal);
+	struct termios raw = saved_termios;
+	cfmakeraw(&raw);
+	tcsetattr(STDIN_FILENO, TCSADRAIN, &raw);
+}
+
+static void send_window_size(struct cli *cli, const char *id)
+{
+	struct winsize ws;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0)
+		return;
+	_cleanup_json_ json_t *request =
+		json_pack("{s:s,s:i,s:i}", "id", id, "rows", ws.ws_row, "cols", ws.ws_col);
+	struct error err = ERROR_INIT;
+	call(cli, "containerResize", request, NULL, 0, NULL, 5000, &err);
+	error_release(&err);
+}
+
 static int container_run(struct cli *cli, int argc, char **argv)
 {
 	struct create_options o = {0};
@@ -404,6 +606,13 @@ static int container_run(struct cli *cli, int argc, char **argv)
 		puts(id);
 		return CLI_OK;
 	}
+	if (o.tty) {
+		send_window_size(cli, id);
+		struct sigaction winch = {.sa_handler = on_winch};
+		sigaction(SIGWINCH, &winch, NULL);
+		if (o.interactive)
+			raw_terminal();
+	}
 	/* Forward the signals a user sends to `run` to the container. */
 	static const int forward[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -424,6 +633,10 @@ static int container_run(struct cli *cli, int argc, char **argv)
 			return engine_error(&err);
 		}
 		error_release(&err);
+		if (window_changed) {
+			window_changed = 0;
+			send_window_size(cli, id);
+		}
 		if (forwarded_signal) {
 			_cleanup_json_ json_t *k =
 				json_pack("{s:s,s:i}", "id", id, "signal", (int)forwarded_signal);
@@ -1107,6 +1320,228 @@ static int container_logs(struct cli *cli, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* ---- stats and prune ---- */
+
+static void human(double bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	size_t u = 0;
+	while (bytes >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.3g%s" : "%.0f%s", bytes, units[u]);
+}
+
+static int sample(struct cli *cli, json_t *ids, json_t **out, struct error *err)
+{
+	*out = json_array();
+	size_t i;
+	json_t *id;
+	json_array_foreach(ids, i, id)
+	{
+		_cleanup_json_ json_t *request = json_pack("{s:O}", "id", id);
+		_cleanup_json_ json_t *reply = NULL;
+		if (call(cli, "containerStats", request, NULL, 0, &reply, 10000, err) < 0) {
+			if (err->code == EINVAL) { /* stopped since: leave it out */
+				error_release(err);
+				continue;
+			}
+			return -err->code;
+		}
+		json_array_append(*out, json_object_get(reply, "stats"));
+	}
+	return 0;
+}
+
+static json_t *find_by_id(json_t *list, const char *id)
+{
+	size_t i;
+	json_t *s;
+	json_array_foreach(list, i, s) if (strcmp(json_string_value(json_object_get(s, "id")),
+						  id) == 0) return s;
+	return NULL;
+}
+
+static const char stats_usage[] =
+	"Usage: container stats [--no-stream] [--format table|json] "
+	"[CONTAINER...]\n"
+	"\n"
+	"Shows CPU, memory, network, block I/O and process counts of running\n"
+	"containers, refreshed every second until interrupted.\n"
+	"\n"
+	"Options:\n"
+	"  --no-stream      print one sample and exit\n"
+	"  --format FORMAT  table (default) or json (implies --no-stream)\n"
+	"  -h, --help       show this help\n";
+
+static int container_stats(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"no-stream", no_argument, NULL, 'n'},
+		{"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool stream = true;
+	enum cli_format format = CLI_FORMAT_TABLE;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			stream = false;
+			break;
+		case 'f':
+			if (cli_parse_format(optarg, &format) < 0)
+				return CLI_USAGE;
+			if (format == CLI_FORMAT_JSON)
+				stream = false;
+			break;
+		case 'h':
+			fputs(stats_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(stats_usage, stderr);
+			return CLI_USAGE;
+		}
+	}
+	_cleanup_error_ struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *ids = NULL;
+	if (optind < argc) {
+		ids = json_array();
+		for (int i = optind; i < argc; i++)
+			json_array_append_new(ids, json_string(argv[i]));
+	} else if (all_ids(cli, true, &ids, &err) < 0) {
+		return cli_fail_error(&err);
+	}
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	json_t *before = NULL;
+	if (sample(cli, ids, &before, &err) < 0) {
+		json_decref(before);
+		return cli_fail_error(&err);
+	}
+	bool tty = isatty(STDOUT_FILENO);
+	int rc = CLI_OK;
+	while (!forwarded_signal) {
+		usleep(stream ? 1000000 : 250000);
+		json_t *now = NULL;
+		if (sample(cli, ids, &now, &err) < 0) {
+			json_decref(now);
+			rc = cli_fail_error(&err);
+			break;
+		}
+		size_t i;
+		json_t *s;
+		json_array_foreach(now, i, s)
+		{
+			json_t *b = find_by_id(before, json_string_value(json_object_get(s, "id")));
+			double cpu = 0;
+			if (b) {
+				double dcpu =
+					(double)(json_integer_value(json_object_get(s, "cpuUsec")) -
+						 json_integer_value(json_object_get(b, "cpuUsec")));
+				double dt = (double)(json_integer_value(
+							     json_object_get(s, "timestampUsec")) -
+						     json_integer_value(
+							     json_object_get(b, "timestampUsec")));
+				cpu = dt > 0 ? 100.0 * dcpu / dt : 0;
+			}
+			json_object_set_new(s, "cpuPercent", json_real(cpu));
+		}
+		if (format == CLI_FORMAT_JSON) {
+			cli_print_json(now);
+		} else {
+			if (stream && tty)
+				fputs("\033[2J\033[H", stdout);
+			static const char *const headers[] = {
+				"ID",	 "NAME",    "CPU %",	 "MEM USAGE / LIMIT",
+				"MEM %", "NET I/O", "BLOCK I/O", "PIDS"};
+			struct cli_table *t = cli_table_new(8, headers);
+			json_array_foreach(now, i, s)
+			{
+				char id[13], cpu[16], mem[48], memp[16], net[48], blk[48], pids[16];
+				char a[16], b2[16];
+				snprintf(id, sizeof(id), "%s",
+					 json_string_value(json_object_get(s, "id")));
+				snprintf(cpu, sizeof(cpu), "%.2f%%",
+					 json_real_value(json_object_get(s, "cpuPercent")));
+				double usage = (double)json_integer_value(
+					json_object_get(s, "memoryUsage"));
+				double limit = (double)json_integer_value(
+					json_object_get(s, "memoryLimit"));
+				human(usage, a, sizeof(a));
+				if (limit > 0)
+					human(limit, b2, sizeof(b2));
+				else
+					snprintf(b2, sizeof(b2), "unlimited");
+				snprintf(mem, sizeof(mem), "%s / %s", a, b2);
+				if (limit > 0)
+					snprintf(memp, sizeof(memp), "%.2f%%",
+						 100.0 * usage / limit);
+				else
+					snprintf(memp, sizeof(memp), "-");
+				human((double)json_integer_value(json_object_get(s, "netRx")), a,
+				      sizeof(a));
+				human((double)json_integer_value(json_object_get(s, "netTx")), b2,
+				      sizeof(b2));
+				snprintf(net, sizeof(net), "%s / %s", a, b2);
+				human((double)json_integer_value(json_object_get(s, "blockRead")),
+				      a, sizeof(a));
+				human((double)json_integer_value(json_object_get(s, "blockWrite")),
+				      b2, sizeof(b2));
+				snprintf(blk, sizeof(blk), "%s / %s", a, b2);
+				snprintf(pids, sizeof(pids), "%lld",
+					 (long long)json_integer_value(json_object_get(s, "pids")));
+				const char *cells[] = {
+					id,   json_string_value(json_object_get(s, "name")),
+					cpu,  mem,
+					memp, net,
+					blk,  pids};
+				cli_table_add(t, cells);
+			}
+			cli_table_print(t, stdout);
+			cli_table_free(t);
+			fflush(stdout);
+		}
+		json_decref(before);
+		before = now;
+		if (!stream)
+			break;
+	}
+	json_decref(before);
+	return rc;
+}
+
+static const char prune_usage[] = "Usage: container prune\n"
+				  "\n"
+				  "Removes every stopped container.\n"
+				  "\n"
+				  "Options:\n"
+				  "  -h, --help  show this help\n";
+
+static int container_prune(struct cli *cli, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(prune_usage, stdout);
+		return CLI_OK;
+	}
+	if (argc > 1) {
+		fputs(prune_usage, stderr);
+		return CLI_USAGE;
+	}
+	_cleanup_error_ struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *reply = NULL;
+	if (call(cli, "containerPrune", NULL, NULL, 0, &reply, 120000, &err) < 0)
+		return cli_fail_error(&err);
+	size_t i;
+	json_t *id;
+	json_array_foreach(json_object_get(reply, "deleted"), i, id)
+		printf("Deleted: %s\n", json_string_value(id));
+	return CLI_OK;
+}
+
 const struct cli_command cli_container_commands[] = {
 	{"run", NULL, container_run, "create and start a container"},
 	{"create", NULL, container_create, "create a container"},
@@ -1117,6 +1552,8 @@ const struct cli_command cli_container_commands[] = {
 	{"list", "ls", container_list, "list containers"},
 	{"exec", NULL, container_exec, "run a command in a running container"},
 	{"logs", NULL, container_logs, "print a container's output"},
+	{"stats", NULL, container_stats, "show containers' resource use"},
+	{"prune", NULL, container_prune, "remove stopped containers"},
 	{"inspect", NULL, container_inspect, "show containers as JSON"},
 };
 const size_t cli_container_ncommands = ARRAY_SIZE(cli_container_commands);

@@ -13,6 +13,7 @@
 static const struct cli_command commands[] = {
 	{"system", NULL, cli_system, "manage the container system (start, stop, status, logs)"},
 	{"image", NULL, cli_image, "manage images (load, save, import, list, ...)"},
+	{"volume", NULL, cli_volume, "manage volumes"},
 	{"plugin", NULL, cli_plugin, "list and manage plugins"},
 };
 

@@ -27,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -87,6 +88,9 @@ struct helper {
 	int64_t started_ms, finished_ms;
 	bool init_exited;
 	int client_stdin; /* passed through to the container, or -1 */
+	int pty_master;	  /* with a terminal: our side of it, or -1 */
+	int tty_stdin;	  /* with a terminal: the client's stdin, copied to the pty */
+	struct loop_source *tty_stdin_src;
 	struct stream out, err;
 	int log_fd;
 	struct waiter *waiters;
@@ -269,7 +273,7 @@ static void stream_event(struct loop *loop, int fd, uint32_t events, void *data)
 	ssize_t n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
+	if (n <= 0) { /* EOF, or EIO from a pty nobody holds any more */
 		stream_close(s);
 		maybe_finish(s->h);
 		return;
@@ -400,6 +404,80 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 	}
 }
 
+/* With -t: the client's keystrokes go into the pty. */
+static void tty_stdin_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct helper *h = data;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0 || h->pty_master < 0) {
+		loop_remove_fd(h->tty_stdin_src);
+		h->tty_stdin_src = NULL;
+		return;
+	}
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(h->pty_master, p, (size_t)n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		p += w;
+		n -= w;
+	}
+}
+
+/* A terminal for the container: it gets the pty's other side on 0, 1 and 2;
+ * what it writes comes out of the master, which the stdout stream reads (the
+ * pty reports EIO once the container's last process has closed it). */
+static int tty_open(struct helper *h, int *in, int *out, int *errfd, struct error *err)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return error_errno(err, errno, "open a pseudo terminal");
+	if (grantpt(master) < 0 || unlockpt(master) < 0) {
+		close(master);
+		return error_errno(err, errno, "unlock the pseudo terminal");
+	}
+	char name[64];
+	if (ptsname_r(master, name, sizeof(name)) != 0) {
+		close(master);
+		return error_errno(err, errno, "name the pseudo terminal");
+	}
+	int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0) {
+		close(master);
+		return error_errno(err, errno, "open %s", name);
+	}
+	h->pty_master = master;
+	int reader = fcntl(master, F_DUPFD_CLOEXEC, 3);
+	fcntl(reader, F_SETFL, O_NONBLOCK);
+	h->out.h = h;
+	h->out.name = "stdout";
+	h->out.fd = reader;
+	h->out.src = loop_add_fd(h->loop, reader, EPOLLIN, stream_event, &h->out, err);
+	if (!h->out.src) {
+		close(reader);
+		close(slave);
+		return -err->code;
+	}
+	if (h->client_stdin >= 0) {
+		h->tty_stdin = h->client_stdin;
+		h->client_stdin = -1;
+		fcntl(h->tty_stdin, F_SETFL, fcntl(h->tty_stdin, F_GETFL) | O_NONBLOCK);
+		h->tty_stdin_src =
+			loop_add_fd(h->loop, h->tty_stdin, EPOLLIN, tty_stdin_event, h, err);
+		if (!h->tty_stdin_src)
+			error_release(err); /* a stdin that cannot be polled: output still works */
+	}
+	*in = slave;
+	*out = dup(slave);
+	*errfd = dup(slave);
+	return 0;
+}
+
 static char **strings_from(json_t *arr)
 {
 	size_t n = json_array_size(arr);
@@ -448,11 +526,14 @@ static int start_container(struct helper *h, struct error *err)
 	if (rc == 0)
 		rc = seccomp_profile_load(caps, cache, &h->seccomp, err);
 	int child_out = -1, child_err = -1, child_in = -1;
-	if (rc == 0)
+	bool tty = json_is_true(json_object_get(process, "tty"));
+	if (rc == 0 && tty)
+		rc = tty_open(h, &child_in, &child_out, &child_err, err);
+	if (rc == 0 && !tty)
 		rc = stream_open(h, &h->out, "stdout", &child_out, err);
-	if (rc == 0)
+	if (rc == 0 && !tty)
 		rc = stream_open(h, &h->err, "stderr", &child_err, err);
-	if (rc == 0) {
+	if (rc == 0 && !tty) {
 		child_in = h->client_stdin >= 0 ? h->client_stdin
 						: open("/dev/null", O_RDONLY | O_CLOEXEC);
 		h->client_stdin = -1;
@@ -460,6 +541,25 @@ static int start_container(struct helper *h, struct error *err)
 	_cleanup_free_ char *hosts = xasprintf("%s/hosts", h->bundle);
 	_cleanup_free_ char *hostname_file = xasprintf("%s/hostname", h->bundle);
 	_cleanup_free_ char *resolv = xasprintf("%s/resolv.conf", h->bundle);
+	/* mounts and rlimits, as the apiserver resolved them */
+	json_t *mounts = json_object_get(c, "mounts");
+	size_t nmounts = json_array_size(mounts);
+	_cleanup_free_ struct spawn_mount *mnt = xzalloc(sizeof(*mnt) * (nmounts + 1));
+	for (size_t i = 0; i < nmounts; i++) {
+		json_t *m = json_array_get(mounts, i);
+		const char *type = json_string_value(json_object_get(m, "type"));
+		mnt[i].type =
+			type && strcmp(type, "tmpfs") == 0 ? SPAWN_MOUNT_TMPFS : SPAWN_MOUNT_BIND;
+		mnt[i].source = json_string_value(json_object_get(m, "source"));
+		mnt[i].target = json_string_value(json_object_get(m, "target"));
+		mnt[i].readonly = json_is_true(json_object_get(m, "readonly"));
+		mnt[i].options = json_string_value(json_object_get(m, "options"));
+	}
+	json_t *ulimits = json_object_get(c, "ulimits");
+	size_t nrl = json_array_size(ulimits);
+	_cleanup_free_ struct rlimit_setting *rl = xzalloc(sizeof(*rl) * (nrl + 1));
+	for (size_t i = 0; i < nrl && rc == 0; i++)
+		rc = rlimit_parse(json_string_value(json_array_get(ulimits, i)), &rl[i], err);
 	if (rc == 0) {
 		const char *hostname = json_string_value(json_object_get(c, "hostname"));
 		struct spawn_config cfg = {
@@ -482,8 +582,13 @@ static int start_container(struct helper *h, struct error *err)
 			.caps = caps,
 			.seccomp = &h->seccomp,
 			.stdio = {child_in, child_out, child_err},
+			.tty = tty,
 			.before_start = join_cgroup,
 			.data = h,
+			.mounts = mnt,
+			.nmounts = nmounts,
+			.rlimits = rl,
+			.nrlimits = nrl,
 		};
 		rc = spawn_container(&cfg, &h->init_pid, err);
 	}
@@ -558,6 +663,73 @@ static int route_start(void *ctx, struct ipc_request *req, json_t **reply, struc
 	}
 	transition(h, STATE_RUNNING);
 	*reply = state_json(h);
+	return 0;
+}
+
+/* Bytes in and out of the container's network namespace, loopback aside. */
+static void net_stats(pid_t pid, uint64_t *rx, uint64_t *tx)
+{
+	*rx = *tx = 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		const char *name = line;
+		while (*name == ' ')
+			name++;
+		if (strcmp(name, "lo") == 0)
+			continue;
+		unsigned long long v[9];
+		if (sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]) == 9) {
+			*rx += v[0];
+			*tx += v[8];
+		}
+	}
+	fclose(f);
+}
+
+static int route_statistics(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct helper *h = ctx;
+	if (h->state != STATE_RUNNING || h->init_exited || !h->cg)
+		return error_set(err, EINVAL, "container %s is not running", h->id);
+	struct cgroup_stats st;
+	if (cgroup_stats(h->cg, &st, err) < 0)
+		return -err->code;
+	uint64_t rx, tx;
+	net_stats(h->init_pid, &rx, &tx);
+	*reply = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "cpuUsec",
+			   (json_int_t)st.cpu_usec, "memoryUsage", (json_int_t)st.memory_usage,
+			   "memoryLimit", (json_int_t)st.memory_limit, "pids", (json_int_t)st.pids,
+			   "blockRead", (json_int_t)st.io_read_bytes, "blockWrite",
+			   (json_int_t)st.io_write_bytes, "netRx", (json_int_t)rx, "netTx",
+			   (json_int_t)tx, "timestampUsec", (json_int_t)time_monotonic_us());
+	return 0;
+}
+
+static int route_resize(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
+{
+	struct helper *h = ctx;
+	int64_t rows = 0, cols = 0;
+	if (json_get_int(req->body, "rows", true, &rows, err) < 0 ||
+	    json_get_int(req->body, "cols", true, &cols, err) < 0)
+		return -err->code;
+	if (h->pty_master < 0)
+		return error_set(err, EINVAL, "container %s has no terminal", h->id);
+	if (rows <= 0 || cols <= 0 || rows > 65535 || cols > 65535)
+		return error_set(err, EINVAL, "a terminal of %lld x %lld is not possible",
+				 (long long)rows, (long long)cols);
+	struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+	if (ioctl(h->pty_master, TIOCSWINSZ, &ws) < 0)
+		return error_errno(err, errno, "resize the terminal");
 	return 0;
 }
 
@@ -765,10 +937,16 @@ static int route_shutdown(void *ctx, struct ipc_request *req, json_t **reply, st
 }
 
 static const struct ipc_route routes[] = {
-	{"bootstrap", route_bootstrap}, {"start", route_start},
-	{"state", route_state},		{"stop", route_stop},
-	{"kill", route_kill},		{"wait", route_wait},
-	{"shutdown", route_shutdown},	{"createProcess", route_create_process},
+	{"bootstrap", route_bootstrap},
+	{"start", route_start},
+	{"state", route_state},
+	{"stop", route_stop},
+	{"kill", route_kill},
+	{"wait", route_wait},
+	{"shutdown", route_shutdown},
+	{"createProcess", route_create_process},
+	{"statistics", route_statistics},
+	{"resize", route_resize},
 };
 
 int main(int argc, char **argv)
@@ -779,7 +957,11 @@ int main(int argc, char **argv)
 		{"ready-fd", required_argument, NULL, 'r'},
 		{0},
 	};
-	struct helper h = {.exit_code = -1, .client_stdin = -1, .log_fd = -1};
+	struct helper h = {.exit_code = -1,
+			   .client_stdin = -1,
+			   .log_fd = -1,
+			   .pty_master = -1,
+			   .tty_stdin = -1};
 	h.out.fd = h.err.fd = h.out.client_fd = h.err.client_fd = -1;
 	int ready_fd = -1, opt;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
