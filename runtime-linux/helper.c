@@ -429,30 +429,16 @@ static void tty_stdin_event(struct loop *loop, int fd, uint32_t events, void *da
 	}
 }
 
-/* A terminal for the container: it gets the pty's other side on 0, 1 and 2;
- * what it writes comes out of the master, which the stdout stream reads (the
- * pty reports EIO once the container's last process has closed it). */
-static int tty_open(struct helper *h, int *in, int *out, int *errfd, struct error *err)
+/* With -t the container opens its terminal in its own /dev/pts and hands
+ * the master over: what it writes comes out of the master, which the stdout
+ * stream reads (EIO once its last process has closed the terminal), and the
+ * client's stdin is copied in. */
+static int tty_attach(struct helper *h, int master, struct error *err)
 {
-	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (master < 0)
-		return error_errno(err, errno, "open a pseudo terminal");
-	if (grantpt(master) < 0 || unlockpt(master) < 0) {
-		close(master);
-		return error_errno(err, errno, "unlock the pseudo terminal");
-	}
-	char name[64];
-	if (ptsname_r(master, name, sizeof(name)) != 0) {
-		close(master);
-		return error_errno(err, errno, "name the pseudo terminal");
-	}
-	int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (slave < 0) {
-		close(master);
-		return error_errno(err, errno, "open %s", name);
-	}
 	h->pty_master = master;
 	int reader = fcntl(master, F_DUPFD_CLOEXEC, 3);
+	if (reader < 0)
+		return error_errno(err, errno, "dup the terminal");
 	fcntl(reader, F_SETFL, O_NONBLOCK);
 	h->out.h = h;
 	h->out.name = "stdout";
@@ -460,7 +446,7 @@ static int tty_open(struct helper *h, int *in, int *out, int *errfd, struct erro
 	h->out.src = loop_add_fd(h->loop, reader, EPOLLIN, stream_event, &h->out, err);
 	if (!h->out.src) {
 		close(reader);
-		close(slave);
+		h->out.fd = -1;
 		return -err->code;
 	}
 	if (h->client_stdin >= 0) {
@@ -472,9 +458,6 @@ static int tty_open(struct helper *h, int *in, int *out, int *errfd, struct erro
 		if (!h->tty_stdin_src)
 			error_release(err); /* a stdin that cannot be polled: output still works */
 	}
-	*in = slave;
-	*out = dup(slave);
-	*errfd = dup(slave);
 	return 0;
 }
 
@@ -527,8 +510,13 @@ static int start_container(struct helper *h, struct error *err)
 		rc = seccomp_profile_load(caps, cache, &h->seccomp, err);
 	int child_out = -1, child_err = -1, child_in = -1;
 	bool tty = json_is_true(json_object_get(process, "tty"));
-	if (rc == 0 && tty)
-		rc = tty_open(h, &child_in, &child_out, &child_err, err);
+	int master = -1;
+	if (rc == 0 && tty) {
+		/* placeholders: the child replaces them with its own terminal */
+		child_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		child_out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		child_err = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	}
 	if (rc == 0 && !tty)
 		rc = stream_open(h, &h->out, "stdout", &child_out, err);
 	if (rc == 0 && !tty)
@@ -583,6 +571,7 @@ static int start_container(struct helper *h, struct error *err)
 			.seccomp = &h->seccomp,
 			.stdio = {child_in, child_out, child_err},
 			.tty = tty,
+			.pty_master = tty ? &master : NULL,
 			.before_start = join_cgroup,
 			.data = h,
 			.mounts = mnt,
@@ -591,6 +580,14 @@ static int start_container(struct helper *h, struct error *err)
 			.nrlimits = nrl,
 		};
 		rc = spawn_container(&cfg, &h->init_pid, err);
+		if (rc == 0 && tty && master < 0)
+			rc = error_set(err, EIO, "the container opened no terminal");
+		if (rc == 0 && tty)
+			rc = tty_attach(h, master, err);
+		if (rc < 0 && h->init_pid > 0 && tty) {
+			kill(h->init_pid, SIGKILL);
+			h->init_pid = 0;
+		}
 	}
 	if (child_in >= 0)
 		close(child_in);

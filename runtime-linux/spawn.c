@@ -318,6 +318,50 @@ static void reset_signals(void)
 		signal(sig, SIG_DFL);
 }
 
+/* A terminal from the container's own devpts: the slave becomes stdio and
+ * the controlling terminal; the master goes to the parent with SCM_RIGHTS,
+ * tagged 'P' so it is not mistaken for an error report. */
+static void open_own_pty(int sync)
+{
+	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		child_fail(sync, errno, "open /dev/ptmx");
+	if (unlockpt(master) < 0)
+		child_fail(sync, errno, "unlock the pseudo terminal");
+	char name[64];
+	if (ptsname_r(master, name, sizeof(name)) != 0)
+		child_fail(sync, errno, "name the pseudo terminal");
+	int slave = open(name, O_RDWR | O_CLOEXEC);
+	if (slave < 0)
+		child_fail(sync, errno, "open %s", name);
+	setsid();
+	if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		child_fail(sync, errno, "make %s the controlling terminal", name);
+	for (int i = 0; i < 3; i++)
+		if (dup2(slave, i) < 0)
+			child_fail(sync, errno, "stdio %d", i);
+	close(slave);
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	memset(&control, 0, sizeof(control));
+	char tag = 'P';
+	struct iovec iov = {&tag, 1};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &master, sizeof(int));
+	if (sendmsg(sync, &msg, MSG_NOSIGNAL) != 1)
+		child_fail(sync, errno, "hand the terminal over");
+	close(master);
+}
+
 /* The container's own network namespace starts with loopback down. */
 static void loopback_up(int sync)
 {
@@ -347,9 +391,11 @@ static void __attribute__((noreturn)) container_child(int sync, const struct spa
 	if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL)
 		child_fail(sync, errno, "cgroup namespace");
 	loopback_up(sync);
+	bool own_pty = cfg->tty && cfg->pty_master;
 	if (!cfg->tty)
 		setsid();
-	set_stdio(sync, cfg);
+	if (!own_pty)
+		set_stdio(sync, cfg);
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(sync, errno, "make / private");
 
@@ -433,6 +479,8 @@ static void __attribute__((noreturn)) container_child(int sync, const struct spa
 		child_fail(sync, errno, "make the root file system read-only");
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		child_fail(sync, errno, "set the hostname");
+	if (own_pty)
+		open_own_pty(sync);
 	confine_and_exec(sync, cfg);
 }
 
@@ -445,18 +493,38 @@ static int wait_for_exec(int sync, pid_t pid, const struct spawn_config *cfg, st
 		rc = cfg->before_start(cfg->data, pid, err);
 	if (rc == 0 && write(sync, "g", 1) != 1)
 		rc = error_errno(err, errno, "start the container process");
-	if (rc == 0) {
+	while (rc == 0) {
 		struct child_error e;
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} control;
+		struct iovec iov = {&e, sizeof(e)};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf)};
 		ssize_t n;
 		do
-			n = read(sync, &e, sizeof(e));
+			n = recvmsg(sync, &msg, MSG_CMSG_CLOEXEC);
 		while (n < 0 && errno == EINTR);
+		struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+		if (n == 1 && c && c->cmsg_type == SCM_RIGHTS) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+			if (cfg->pty_master)
+				*cfg->pty_master = fd;
+			else
+				close(fd);
+			continue; /* the terminal; exec is still to come */
+		}
 		if (n == (ssize_t)sizeof(e)) {
 			e.message[sizeof(e.message) - 1] = '\0';
 			rc = error_set(err, e.code, "%s", e.message);
 		} else if (n != 0) {
 			rc = error_set(err, EIO, "the container process died while starting");
 		}
+		break;
 	}
 	if (rc < 0) {
 		kill(pid, SIGKILL);

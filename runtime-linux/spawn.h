@@ -56,6 +56,10 @@ struct spawn_config {
 	 * stdio[0] is the pty slave and becomes the controlling terminal. */
 	int stdio[3];
 	bool tty;
+	/* With tty and this set, the child opens a pseudo terminal in its own
+	 * /dev/pts (so that tty(1) and ttyname work inside), makes it its
+	 * controlling terminal and stdio, and the master arrives here. */
+	int *pty_master;
 
 	/* Called in the parent with the child's pid before it proceeds past
 	 * its namespaces: the place to put it in its cgroup. Non-zero aborts. */
