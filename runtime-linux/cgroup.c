@@ -13,7 +13,6 @@
  * empty: a cgroup without processes carries nothing of anyone else's, and a
  * create retried after a crash between mkdir and the limits then succeeds. */
 #include "cgroup.h"
-#include "util/digest.h"
 #include "util/fs.h"
 #include "util/util.h"
 
@@ -1088,9 +1087,13 @@ const char *cgroup_unified_path(const struct cgroup *cg)
 
 char *cgroup_instance_name(const char *app_root)
 {
-	char digest[DIGEST_STRING_SIZE];
-	digest_buffer(app_root, strlen(app_root), digest);
-	return xasprintf("container-%.8s", digest_hex(digest));
+	/* FNV-1a: a name, not a secret; it keeps libcrypto out of the helper */
+	uint32_t hash = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)app_root; *p; p++) {
+		hash ^= *p;
+		hash *= 16777619u;
+	}
+	return xasprintf("container-%08x", hash);
 }
 
 int cgroup_remove_orphan(const char *app_root, const char *id, struct error *err)

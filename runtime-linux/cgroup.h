@@ -76,7 +76,7 @@ void cgroup_free(struct cgroup *cg);
 const char *cgroup_unified_path(const struct cgroup *cg);
 
 /* The parent cgroup of one instance's containers (one app root), so that
- * instances never share one: "container-<8 hex of sha256(app_root)>". */
+ * instances never share one: "container-<FNV-1a hash of app_root, 8 hex>". */
 char *cgroup_instance_name(const char *app_root);
 /* Removes what is left of a container's cgroups when its helper is gone:
  * kills any process still in them, then removes the directories. */

@@ -454,14 +454,22 @@ _ct_root_in_base() {
 	return 1
 }
 
+# FNV-1a of an ASCII string, 8 hex digits (as cgroup_instance_name).
+_ct_fnv1a() {
+	local s=$1 h=2166136261 i c
+	for ((i = 0; i < ${#s}; i++)); do
+		printf -v c '%d' "'${s:i:1}"
+		h=$(((h ^ c) * 16777619 & 0xFFFFFFFF))
+	done
+	printf '%08x' "$h"
+}
+
 # The cgroup directories of this test's containers: the runtime helper makes
-# "container-<first 8 hex of sha256(app root)>" in every hierarchy.
+# "container-<FNV-1a of the app root>" in every hierarchy.
 _ct_container_cgroups() {
 	_ct_base_ok || return 0
 	[[ -n "${CONTAINER_APP_ROOT:-}" && -d /sys/fs/cgroup ]] || return 0
-	local hash
-	hash="$(printf %s "$CONTAINER_APP_ROOT" | sha256sum)"
-	find /sys/fs/cgroup -maxdepth 8 -type d -name "container-${hash:0:8}" 2>/dev/null
+	find /sys/fs/cgroup -maxdepth 8 -type d -name "container-$(_ct_fnv1a "$CONTAINER_APP_ROOT")" 2>/dev/null
 }
 
 # Reports (and then ends, by pid) the container processes _ct_find_container_procs
