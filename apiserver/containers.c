@@ -610,6 +610,21 @@ static int resolve_mounts(struct apiserver *api, json_t *mounts, json_t **bundle
 	return 0;
 }
 
+/* A create that fails leaves no volume it made on the way. */
+static void drop_made_volumes(struct apiserver *api, json_t *made)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(made, i, v)
+	{
+		struct error e = ERROR_INIT;
+		int64_t reclaimed = 0;
+		if (volume_remove(api, json_string_value(v), &reclaimed, &e) < 0)
+			log_warn("volume %s: %s", json_string_value(v), e.message);
+		error_release(&e);
+	}
+}
+
 static int write_text(const char *dir, const char *name, const char *text, struct error *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
@@ -731,6 +746,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 	_cleanup_free_ char *bundle = bundle_path(api, id);
 	if (resolve_mounts(api, mounts, &bundle_mounts, &record_mounts, made_volumes, err) < 0 ||
 	    fs_mkdir_p(bundle, 0700, err) < 0) {
+		drop_made_volumes(api, made_volumes);
 		json_decref(lowers);
 		json_decref(command);
 		json_decref(full_env);
@@ -785,6 +801,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 		rc = store_container_put(api->store, &row, err);
 	if (rc < 0) {
 		nftw(bundle, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+		drop_made_volumes(api, made_volumes);
 		return rc;
 	}
 	log_info("container %.12s (%s) created from %s", id, name, image);
