@@ -50,6 +50,31 @@ struct container_rt {
 
 static struct container_rt *runtimes;
 
+/* Exit codes of containers --rm removed, so that a `run` whose wait comes
+ * after the removal still learns how it ended. */
+static struct {
+	char id[65];
+	json_int_t code;
+} removed_exits[64];
+static size_t removed_next;
+
+static void remember_exit(const char *id, json_int_t code)
+{
+	snprintf(removed_exits[removed_next].id, sizeof(removed_exits[0].id), "%s", id);
+	removed_exits[removed_next].code = code;
+	removed_next = (removed_next + 1) % ARRAY_SIZE(removed_exits);
+}
+
+static bool recall_exit(const char *id, json_int_t *code)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(removed_exits); i++)
+		if (removed_exits[i].id[0] && strcmp(removed_exits[i].id, id) == 0) {
+			*code = removed_exits[i].code;
+			return true;
+		}
+	return false;
+}
+
 static char *bundle_path(struct apiserver *api, const char *id)
 {
 	return xasprintf("%s/containers/%s", api->paths.app_root, id);
@@ -237,6 +262,7 @@ static void container_stopped(struct apiserver *api, struct container_rt *r, jso
 				  json_object_get(st, "exitCode") ?: json_integer(-1));
 	/* --rm: gone before anybody hears of the exit */
 	if (r->delete_when_stopped) {
+		remember_exit(r->id, json_integer_value(json_object_get(reply, "exitCode")));
 		struct error err = ERROR_INIT;
 		if (container_remove(api, r->id, &err) < 0) {
 			answer(&r->deleters, NULL, &err);
@@ -904,8 +930,17 @@ int containers_wait(void *ctx, struct ipc_request *req, json_t **reply, struct e
 {
 	struct apiserver *api = ctx;
 	struct store_container c;
-	if (lookup(api, req->body, &c, err) < 0)
+	if (lookup(api, req->body, &c, err) < 0) {
+		const char *id = json_string_value(json_object_get(req->body, "id"));
+		json_int_t code;
+		if (err->code == ENOENT && id && recall_exit(id, &code)) {
+			error_release(err);
+			*reply = json_pack("{s:s,s:I,s:b}", "id", id, "exitCode", code, "removed",
+					   1);
+			return 0;
+		}
 		return -err->code;
+	}
 	struct container_rt *r = rt_find(c.id);
 	int rc = 0;
 	int64_t pid = 0;
@@ -1230,6 +1265,8 @@ struct forward {
 
 static void forward_free(struct forward *f)
 {
+	if (ipc_conn_is_open(f->conn))
+		ipc_conn_set_close_hook(f->conn, NULL, NULL);
 	loop_remove_fd(f->src);
 	close(f->fd);
 	ipc_reader_release(&f->reader);
@@ -1259,6 +1296,19 @@ static void forward_event(struct loop *loop, int fd, uint32_t events, void *data
 	ipc_frame_release(&frame);
 	error_release(&err);
 	forward_free(f);
+}
+
+/* The caller gave up waiting (its connection closed): drop the forwarded
+ * call, and with it the connection to the helper. */
+static void forward_caller_gone(struct ipc_conn *conn, void *data)
+{
+	struct forward *f = data;
+	(void)conn;
+	loop_remove_fd(f->src);
+	close(f->fd);
+	ipc_reader_release(&f->reader);
+	ipc_conn_unref(f->conn);
+	free(f);
 }
 
 static int forward_async(struct apiserver *api, const char *id, const char *route, json_t *request,
@@ -1291,6 +1341,7 @@ static int forward_async(struct apiserver *api, const char *id, const char *rout
 		free(f);
 		return -err->code;
 	}
+	ipc_conn_set_close_hook(req->conn, forward_caller_gone, f);
 	return IPC_REPLY_DEFERRED;
 }
 

@@ -1330,7 +1330,13 @@ static void human(double bytes, char *buf, size_t len)
 		bytes /= 1024;
 		u++;
 	}
-	snprintf(buf, len, u ? "%.3g%s" : "%.0f%s", bytes, units[u]);
+	/* whole numbers as they are (64MiB), others with at most 3 digits */
+	double whole = (double)(long long)(bytes + 0.5);
+	int precision = u == 0 || (bytes - whole < 0.005 && whole - bytes < 0.005) ? 0
+			: bytes < 10						   ? 2
+			: bytes < 100						   ? 1
+										   : 0;
+	snprintf(buf, len, "%.*f%s", precision, bytes, units[u]);
 }
 
 static int sample(struct cli *cli, json_t *ids, json_t **out, struct error *err)

@@ -413,6 +413,9 @@ static void tty_stdin_event(struct loop *loop, int fd, uint32_t events, void *da
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0 || h->pty_master < 0) {
+		/* the end of piped input: the terminal's end-of-file character */
+		if (n == 0 && h->pty_master >= 0 && write(h->pty_master, "\x04", 1) < 0) {
+		}
 		loop_remove_fd(h->tty_stdin_src);
 		h->tty_stdin_src = NULL;
 		return;
@@ -436,10 +439,11 @@ static void tty_stdin_event(struct loop *loop, int fd, uint32_t events, void *da
 static int tty_attach(struct helper *h, int master, struct error *err)
 {
 	h->pty_master = master;
+	/* No O_NONBLOCK here: the flag belongs to the open file description,
+	 * which the master shares; epoll says when one read will not block. */
 	int reader = fcntl(master, F_DUPFD_CLOEXEC, 3);
 	if (reader < 0)
 		return error_errno(err, errno, "dup the terminal");
-	fcntl(reader, F_SETFL, O_NONBLOCK);
 	h->out.h = h;
 	h->out.name = "stdout";
 	h->out.fd = reader;
@@ -450,9 +454,9 @@ static int tty_attach(struct helper *h, int master, struct error *err)
 		return -err->code;
 	}
 	if (h->client_stdin >= 0) {
+		/* the client's stdin is its terminal too: never change its flags */
 		h->tty_stdin = h->client_stdin;
 		h->client_stdin = -1;
-		fcntl(h->tty_stdin, F_SETFL, fcntl(h->tty_stdin, F_GETFL) | O_NONBLOCK);
 		h->tty_stdin_src =
 			loop_add_fd(h->loop, h->tty_stdin, EPOLLIN, tty_stdin_event, h, err);
 		if (!h->tty_stdin_src)
