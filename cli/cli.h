@@ -29,6 +29,10 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
  * -h/--help or no sub-command. */
 int cli_dispatch(struct cli *cli, const char *group, const struct cli_command *cmds, size_t n,
 		 int argc, char **argv);
+/* Prints the usage text to stderr and returns CLI_USAGE. */
+int cli_usage_error(const char *usage_text);
+/* Sizes as Docker prints them: powers of 1000, three significant digits. */
+void cli_format_size(double bytes, char *buf, size_t len);
 /* Prints "container: message" to stderr and returns CLI_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail_error(const struct error *err);

@@ -178,3 +178,21 @@ void cli_table_free(struct cli_table *t)
 	free(t->cells);
 	free(t);
 }
+
+int cli_usage_error(const char *usage_text)
+{
+	fputs(usage_text, stderr);
+	return CLI_USAGE;
+}
+
+void cli_format_size(double bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+	size_t u = 0;
+	/* 999.7 kB would print as "1e+03kB": it is 1 MB */
+	while (bytes >= 999.5 && u + 1 < ARRAY_SIZE(units)) {
+		bytes /= 1000;
+		u++;
+	}
+	snprintf(buf, len, u == 0 ? "%.0f%s" : "%.3g%s", bytes, units[u]);
+}

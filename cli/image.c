@@ -58,24 +58,6 @@ static int call_images(struct cli *cli, const char *route, json_t *request, cons
 	return rc;
 }
 
-/* Sizes as Docker prints them: powers of 1000, three significant digits. */
-static void format_size(double bytes, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
-	size_t u = 0;
-	while (bytes >= 1000 && u + 1 < ARRAY_SIZE(units)) {
-		bytes /= 1000;
-		u++;
-	}
-	snprintf(buf, len, u == 0 ? "%.0f%s" : "%.3g%s", bytes, units[u]);
-}
-
-static int usage_error(const char *usage_text)
-{
-	fputs(usage_text, stderr);
-	return CLI_USAGE;
-}
-
 /* ---- load ---- */
 
 enum progress_mode { PROGRESS_AUTO, PROGRESS_PLAIN, PROGRESS_NONE };
@@ -92,8 +74,8 @@ static void on_progress(void *data, struct ipc_frame *event)
 	double done = (double)json_integer_value(json_object_get(event->body, "done"));
 	double total = (double)json_integer_value(json_object_get(event->body, "total"));
 	char d[16], t[16];
-	format_size(done, d, sizeof(d));
-	format_size(total, t, sizeof(t));
+	cli_format_size(done, d, sizeof(d));
+	cli_format_size(total, t, sizeof(t));
 	if (p->mode == PROGRESS_PLAIN) {
 		int64_t now = time_monotonic_ms();
 		if (now - p->last_plain_ms < 1000 && done < total)
@@ -165,7 +147,7 @@ static int image_load(struct cli *cli, int argc, char **argv)
 			fputs(load_usage, stdout);
 			return CLI_OK;
 		default:
-			return usage_error(load_usage);
+			return cli_usage_error(load_usage);
 		}
 	}
 	if (optind < argc) {
@@ -232,12 +214,12 @@ static int image_save(struct cli *cli, int argc, char **argv)
 			fputs(save_usage, stdout);
 			return CLI_OK;
 		default:
-			return usage_error(save_usage);
+			return cli_usage_error(save_usage);
 		}
 	}
 	if (optind >= argc) {
 		cli_fail("name at least one image to save");
-		return usage_error(save_usage);
+		return cli_usage_error(save_usage);
 	}
 	bool to_file = output && strcmp(output, "-") != 0;
 	_cleanup_close_ int fd = -1;
@@ -284,11 +266,11 @@ static int image_import(struct cli *cli, int argc, char **argv)
 			fputs(import_usage, stdout);
 			return CLI_OK;
 		}
-		return usage_error(import_usage);
+		return cli_usage_error(import_usage);
 	}
 	if (argc - optind != 2) {
 		cli_fail("import takes a file and a reference");
-		return usage_error(import_usage);
+		return cli_usage_error(import_usage);
 	}
 	const char *file = argv[optind], *ref = argv[optind + 1];
 	_cleanup_close_ int fd = -1;
@@ -323,11 +305,11 @@ static int image_tag(struct cli *cli, int argc, char **argv)
 			fputs(tag_usage, stdout);
 			return CLI_OK;
 		}
-		return usage_error(tag_usage);
+		return cli_usage_error(tag_usage);
 	}
 	if (argc - optind != 2) {
 		cli_fail("tag takes a source and a target");
-		return usage_error(tag_usage);
+		return cli_usage_error(tag_usage);
 	}
 	_cleanup_json_ json_t *request =
 		json_pack("{s:s,s:s}", "source", argv[optind], "target", argv[optind + 1]);
@@ -377,7 +359,7 @@ static int image_list(struct cli *cli, int argc, char **argv)
 			fputs(list_usage, stdout);
 			return CLI_OK;
 		default:
-			return usage_error(list_usage);
+			return cli_usage_error(list_usage);
 		}
 	}
 	if (optind < argc) {
@@ -417,8 +399,8 @@ static int image_list(struct cli *cli, int argc, char **argv)
 		const char *os = json_string_value(json_object_get(img, "os"));
 		const char *arch = json_string_value(json_object_get(img, "architecture"));
 		snprintf(platform, sizeof(platform), "%s/%s", os ? os : "?", arch ? arch : "?");
-		format_size((double)json_integer_value(json_object_get(img, "size")), size,
-			    sizeof(size));
+		cli_format_size((double)json_integer_value(json_object_get(img, "size")), size,
+				sizeof(size));
 		/* the image's own creation time; else when it was stored here */
 		const char *made = json_string_value(json_object_get(img, "imageCreated"));
 		if (made)
@@ -459,11 +441,11 @@ static int image_inspect(struct cli *cli, int argc, char **argv)
 			fputs(inspect_usage, stdout);
 			return CLI_OK;
 		}
-		return usage_error(inspect_usage);
+		return cli_usage_error(inspect_usage);
 	}
 	if (optind >= argc) {
 		cli_fail("name at least one image");
-		return usage_error(inspect_usage);
+		return cli_usage_error(inspect_usage);
 	}
 	_cleanup_json_ json_t *all = json_array();
 	int rc = CLI_OK;
@@ -495,8 +477,8 @@ static void print_removal(json_t *reply)
 		printf("Deleted: %s\n", json_string_value(name));
 	}
 	char size[16];
-	format_size((double)json_integer_value(json_object_get(reply, "reclaimed")), size,
-		    sizeof(size));
+	cli_format_size((double)json_integer_value(json_object_get(reply, "reclaimed")), size,
+			sizeof(size));
 	printf("Reclaimed space: %s\n", size);
 }
 
@@ -532,12 +514,12 @@ static int image_delete(struct cli *cli, int argc, char **argv)
 			fputs(delete_usage, stdout);
 			return CLI_OK;
 		default:
-			return usage_error(delete_usage);
+			return cli_usage_error(delete_usage);
 		}
 	}
 	if (!all && optind >= argc) {
 		cli_fail("name at least one image, or use --all");
-		return usage_error(delete_usage);
+		return cli_usage_error(delete_usage);
 	}
 	if (all && optind < argc) {
 		cli_fail("--all takes no image names");
@@ -582,7 +564,7 @@ static int image_prune(struct cli *cli, int argc, char **argv)
 			fputs(prune_usage, stdout);
 			return CLI_OK;
 		default:
-			return usage_error(prune_usage);
+			return cli_usage_error(prune_usage);
 		}
 	}
 	if (optind < argc) {

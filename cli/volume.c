@@ -7,24 +7,6 @@
 #include <getopt.h>
 #include <string.h>
 
-static int usage_error(const char *usage_text)
-{
-	fputs(usage_text, stderr);
-	return CLI_USAGE;
-}
-
-/* Sizes as Docker prints them: powers of 1000, three significant digits. */
-static void format_size(double bytes, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
-	size_t u = 0;
-	while (bytes >= 1000 && u + 1 < ARRAY_SIZE(units)) {
-		bytes /= 1000;
-		u++;
-	}
-	snprintf(buf, len, u == 0 ? "%.0f%s" : "%.3g%s", bytes, units[u]);
-}
-
 /* Options that take no argument but --help; returns -1 to go on, else the
  * exit code. */
 static int only_help(int argc, char **argv, const char *usage_text)
@@ -36,7 +18,7 @@ static int only_help(int argc, char **argv, const char *usage_text)
 			fputs(usage_text, stdout);
 			return CLI_OK;
 		}
-		return usage_error(usage_text);
+		return cli_usage_error(usage_text);
 	}
 	return -1;
 }
@@ -91,12 +73,12 @@ static int volume_create(struct cli *cli, int argc, char **argv)
 			fputs(create_usage, stdout);
 			return CLI_OK;
 		default:
-			return usage_error(create_usage);
+			return cli_usage_error(create_usage);
 		}
 	}
 	if (argc - optind > 1) {
 		cli_fail("create takes at most one volume name");
-		return usage_error(create_usage);
+		return cli_usage_error(create_usage);
 	}
 	_cleanup_json_ json_t *request = json_pack("{s:O,s:O}", "labels", labels, "options", opts);
 	if (optind < argc)
@@ -144,7 +126,7 @@ static int volume_list(struct cli *cli, int argc, char **argv)
 			fputs(list_usage, stdout);
 			return CLI_OK;
 		default:
-			return usage_error(list_usage);
+			return cli_usage_error(list_usage);
 		}
 	}
 	if (optind < argc) {
@@ -202,7 +184,7 @@ static int volume_inspect(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (optind >= argc) {
 		cli_fail("name at least one volume");
-		return usage_error(inspect_usage);
+		return cli_usage_error(inspect_usage);
 	}
 	_cleanup_json_ json_t *all = json_array();
 	rc = CLI_OK;
@@ -240,7 +222,7 @@ static int volume_delete(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (optind >= argc) {
 		cli_fail("name at least one volume");
-		return usage_error(delete_usage);
+		return cli_usage_error(delete_usage);
 	}
 	rc = CLI_OK;
 	for (int i = optind; i < argc; i++) {
@@ -287,8 +269,8 @@ static int volume_prune(struct cli *cli, int argc, char **argv)
 		printf("Deleted: %s\n", json_string_value(name));
 	}
 	char size[16];
-	format_size((double)json_integer_value(json_object_get(reply, "reclaimed")), size,
-		    sizeof(size));
+	cli_format_size((double)json_integer_value(json_object_get(reply, "reclaimed")), size,
+			sizeof(size));
 	printf("Reclaimed space: %s\n", size);
 	return CLI_OK;
 }
