@@ -20,6 +20,7 @@ struct apiserver {
 	struct ipc_server *server;
 	struct store *store;
 	struct supervisor *supervisor;
+	gid_t admin_gid; /* (gid_t)-1 when there is no admin group */
 	int64_t started_mono_ms;
 	int64_t started_real_ms;
 	bool debug;

@@ -386,8 +386,11 @@ static int helper_spawn(struct apiserver *api, const char *id, struct error *err
 		setenv("CONTAINER_LOG_ROOT", api->paths.log_root, 1);
 		if (chdir("/") < 0)
 			_exit(126);
+		char gid[24];
+		snprintf(gid, sizeof(gid), "%d",
+			 api->admin_gid == (gid_t)-1 ? -1 : (int)api->admin_gid);
 		execl(binary, binary, "--bundle", bundle, "--id", id, "--ready-fd", "3",
-		      (char *)NULL);
+		      "--admin-gid", gid, (char *)NULL);
 		dprintf(2, "exec %s: %s\n", binary, strerror(errno));
 		_exit(127);
 	}
@@ -654,7 +657,7 @@ static void drop_made_volumes(struct apiserver *api, json_t *made)
 static int write_text(const char *dir, const char *name, const char *text, struct error *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
-	return fs_write_file_atomic(path, text, strlen(text), 0644, err);
+	return fs_write_file_replace(path, text, strlen(text), 0644, err);
 }
 
 int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)

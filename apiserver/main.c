@@ -236,6 +236,7 @@ static int apiserver_start(struct apiserver *api, int *ready_fd, struct error *e
 		return -err->code;
 
 	gid_t gid = admin_group();
+	api->admin_gid = gid;
 	_cleanup_free_ char *sock_path = paths_apiserver_socket(&api->paths);
 	struct ipc_server_options opts = {
 		.path = sock_path,

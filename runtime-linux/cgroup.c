@@ -765,6 +765,55 @@ int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct error *err)
 	return 0;
 }
 
+int cgroup_join_open(const struct cgroup *cg, struct cgroup_join *j, struct error *err)
+{
+	*j = (struct cgroup_join)CGROUP_JOIN_INIT;
+	for (size_t i = 0; i < cg->count; i++) {
+		const struct cgroup_hierarchy *h = &cg->hierarchies[i];
+		_cleanup_free_ char *file =
+			xasprintf("%s/%s", h->dir, h->v2 ? "cgroup.procs" : "tasks");
+		int fd = open(file, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int saved = errno;
+			cgroup_join_close(j);
+			return error_errno(err, saved, "open %s", file);
+		}
+		if (!h->v2) {
+			j->tasks_fds[j->ntasks++] = fd;
+			continue;
+		}
+		j->v2_procs_fd = fd;
+		j->dir_fd = open(h->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (j->dir_fd < 0) {
+			int saved = errno;
+			cgroup_join_close(j);
+			return error_errno(err, saved, "open %s", h->dir);
+		}
+	}
+	return 0;
+}
+
+void cgroup_join_close(struct cgroup_join *j)
+{
+	for (size_t i = 0; i < j->ntasks; i++)
+		close(j->tasks_fds[i]);
+	if (j->dir_fd >= 0)
+		close(j->dir_fd);
+	if (j->v2_procs_fd >= 0)
+		close(j->v2_procs_fd);
+	*j = (struct cgroup_join)CGROUP_JOIN_INIT;
+}
+
+int cgroup_join_self(const struct cgroup_join *j, bool cloned_into)
+{
+	for (size_t i = 0; i < j->ntasks; i++)
+		if (write(j->tasks_fds[i], "0", 1) != 1)
+			return -errno;
+	if (!cloned_into && j->v2_procs_fd >= 0 && write(j->v2_procs_fd, "0", 1) != 1)
+		return -errno;
+	return 0;
+}
+
 /* ---- statistics ---- */
 
 /* A file holding one number; "max" reads as UINT64_MAX, a missing file as 0. */

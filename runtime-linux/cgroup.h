@@ -65,8 +65,33 @@ struct cgroup;
 int cgroup_create(const struct cgroup_layout *l, const char *root, const char *parent_name,
 		  const char *id, const struct cgroup_limits *limits, struct cgroup **out,
 		  struct error *err);
-/* Moves a process into the container's cgroup in every hierarchy. */
+/* Moves a process into the container's cgroup in every hierarchy. Slow: a
+ * write of a pid takes the kernel's host-wide threadgroup lock, which waits
+ * for an RCU grace period (~20 ms here). Starting processes use
+ * cgroup_join_* instead. */
 int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct error *err);
+
+/* What a new process needs to enter the container's cgroup on its own,
+ * without that lock: clone3(CLONE_INTO_CGROUP) with dir_fd places it in the
+ * v2 hierarchy; in each v1 hierarchy a single-threaded process writes "0"
+ * to "tasks", which moves the writing thread, i.e. the whole process. */
+struct cgroup_join {
+	int dir_fd;	 /* the v2 directory (O_PATH), or -1 */
+	int v2_procs_fd; /* its cgroup.procs, for "0" when clone3 is unavailable; or -1 */
+	int tasks_fds[CGROUP_NCONTROLLERS];
+	size_t ntasks;
+};
+#define CGROUP_JOIN_INIT                                                                           \
+	{                                                                                          \
+		.dir_fd = -1, .v2_procs_fd = -1                                                    \
+	}
+/* Opens the descriptors (close-on-exec). */
+int cgroup_join_open(const struct cgroup *cg, struct cgroup_join *j, struct error *err);
+void cgroup_join_close(struct cgroup_join *j);
+/* Run by the new, single-threaded process itself (async-signal-safe);
+ * cloned_into says clone3 already placed it in the v2 cgroup. Returns 0 or
+ * -errno. */
+int cgroup_join_self(const struct cgroup_join *j, bool cloned_into);
 int cgroup_stats(struct cgroup *cg, struct cgroup_stats *out, struct error *err);
 /* Kills what is left (cgroup.kill on v2, else SIGKILL to every pid listed),
  * waits briefly for it to empty, then removes the directories. */

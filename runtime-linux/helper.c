@@ -97,6 +97,7 @@ struct helper {
 	struct loop_timer *kill_timer;
 	struct seccomp_program seccomp;
 	struct cgroup *cg;
+	struct cgroup_join join;
 };
 
 static void cgroup_release(struct helper *h)
@@ -108,21 +109,15 @@ static void cgroup_release(struct helper *h)
 		log_warn("container %s: %s", h->id, err.message);
 		error_release(&err);
 	}
+	cgroup_join_close(&h->join);
 	cgroup_free(h->cg);
 	h->cg = NULL;
 }
 
-static int exec_join_cgroup(void *data, pid_t pid, struct error *err)
+/* Makes the container's cgroups and opens what its processes need to enter
+ * them on their own (cgroup_join_self). */
+static int make_cgroup(struct helper *h, struct error *err)
 {
-	struct helper *h = data;
-	return cgroup_add_pid(h->cg, pid, err);
-}
-
-/* Runs in the parent between clone and the child going on: the child must
- * be in its cgroup before it makes its cgroup namespace. */
-static int join_cgroup(void *data, pid_t pid, struct error *err)
-{
-	struct helper *h = data;
 	json_t *limits = json_object_get(h->config, "limits");
 	struct cgroup_limits l = {
 		.cpu_millis = json_integer_value(json_object_get(limits, "cpuMillis")),
@@ -136,7 +131,7 @@ static int join_cgroup(void *data, pid_t pid, struct error *err)
 	int rc = cgroup_create(&layout, NULL, parent, h->id, &l, &h->cg, err);
 	cgroup_layout_release(&layout);
 	if (rc == 0)
-		rc = cgroup_add_pid(h->cg, pid, err);
+		rc = cgroup_join_open(h->cg, &h->join, err);
 	return rc;
 }
 
@@ -155,7 +150,7 @@ static void write_state(struct helper *h)
 	_cleanup_free_ char *text = json_dump_compact(j);
 	_cleanup_free_ char *path = xasprintf("%s/state.json", h->bundle);
 	struct error err = ERROR_INIT;
-	if (fs_write_file_atomic(path, text, strlen(text), 0644, &err) < 0) {
+	if (fs_write_file_replace(path, text, strlen(text), 0644, &err) < 0) {
 		log_error("%s", err.message);
 		error_release(&err);
 	}
@@ -552,6 +547,8 @@ static int start_container(struct helper *h, struct error *err)
 	_cleanup_free_ struct rlimit_setting *rl = xzalloc(sizeof(*rl) * (nrl + 1));
 	for (size_t i = 0; i < nrl && rc == 0; i++)
 		rc = rlimit_parse(json_string_value(json_array_get(ulimits, i)), &rl[i], err);
+	if (rc == 0)
+		rc = make_cgroup(h, err);
 	if (rc == 0) {
 		const char *hostname = json_string_value(json_object_get(c, "hostname"));
 		struct spawn_config cfg = {
@@ -576,8 +573,7 @@ static int start_container(struct helper *h, struct error *err)
 			.stdio = {child_in, child_out, child_err},
 			.tty = tty,
 			.pty_master = tty ? &master : NULL,
-			.before_start = join_cgroup,
-			.data = h,
+			.cgroup = &h->join,
 			.mounts = mnt,
 			.nmounts = nmounts,
 			.rlimits = rl,
@@ -862,8 +858,7 @@ static int route_create_process(void *ctx, struct ipc_request *req, json_t **rep
 			.caps = caps,
 			.seccomp = h->seccomp.filter ? &h->seccomp : NULL,
 			.stdio = {fds[0], fds[1], fds[2]},
-			.before_start = h->cg ? exec_join_cgroup : NULL,
-			.data = h,
+			.cgroup = h->cg ? &h->join : NULL,
 		};
 		rc = spawn_exec(h->init_pid, &cfg, &pid, err);
 	}
@@ -956,15 +951,19 @@ int main(int argc, char **argv)
 		{"bundle", required_argument, NULL, 'b'},
 		{"id", required_argument, NULL, 'i'},
 		{"ready-fd", required_argument, NULL, 'r'},
+		{"admin-gid", required_argument, NULL, 'g'},
 		{0},
 	};
 	struct helper h = {.exit_code = -1,
 			   .client_stdin = -1,
 			   .log_fd = -1,
 			   .pty_master = -1,
-			   .tty_stdin = -1};
+			   .tty_stdin = -1,
+			   .join = CGROUP_JOIN_INIT};
 	h.out.fd = h.err.fd = h.out.client_fd = h.err.client_fd = -1;
-	int ready_fd = -1, opt;
+	/* the admin group's gid: the API server knows it (looking it up here
+	 * would load NSS modules into every helper); -2 = not given */
+	int ready_fd = -1, admin_gid = -2, opt;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
@@ -976,9 +975,12 @@ int main(int argc, char **argv)
 		case 'r':
 			ready_fd = atoi(optarg);
 			break;
+		case 'g':
+			admin_gid = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: container-runtime-linux --bundle DIR --id ID "
-					"[--ready-fd N]\n");
+					"[--ready-fd N] [--admin-gid GID]\n");
 			return 2;
 		}
 	}
@@ -1005,8 +1007,11 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	struct group *gr = getgrnam("container-admin");
-	gid_t gid = gr ? gr->gr_gid : (gid_t)-1;
+	gid_t gid = (gid_t)admin_gid;
+	if (admin_gid == -2) {
+		struct group *gr = getgrnam("container-admin");
+		gid = gr ? gr->gr_gid : (gid_t)-1;
+	}
 	struct ipc_server_options opts = {
 		.path = sock,
 		.mode = 0600,

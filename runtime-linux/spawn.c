@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/openat2.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -379,15 +380,45 @@ static void loopback_up(int sync)
 	close(fd);
 }
 
-static void __attribute__((noreturn)) container_child(int sync, const struct spawn_config *cfg)
+/* Like fork(), or clone(flags) when flags has namespaces; with a v2 cgroup
+ * in cfg, the child starts there (clone3 CLONE_INTO_CGROUP), and *into
+ * says so (in both processes). */
+static pid_t clone_into(const struct spawn_config *cfg, uint64_t flags, bool *into)
+{
+	*into = false;
+	if (cfg->cgroup && cfg->cgroup->dir_fd >= 0) {
+		struct clone_args args = {
+			.flags = flags | CLONE_INTO_CGROUP,
+			.exit_signal = SIGCHLD,
+			.cgroup = (uint64_t)cfg->cgroup->dir_fd,
+		};
+		pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		if (pid >= 0 || (errno != ENOSYS && errno != E2BIG)) {
+			*into = pid >= 0;
+			return pid;
+		}
+	}
+	return (pid_t)syscall(SYS_clone, (long)flags | SIGCHLD, NULL, NULL, NULL, 0);
+}
+
+/* The child's first step: into its cgroup, before it makes a cgroup
+ * namespace or anything it allocates is accounted elsewhere. */
+static void join_cgroup(int sync, const struct spawn_config *cfg, bool into)
+{
+	if (!cfg->cgroup)
+		return;
+	int rc = cgroup_join_self(cfg->cgroup, into);
+	if (rc < 0)
+		child_fail(sync, -rc, "join the container's cgroup");
+}
+
+static void __attribute__((noreturn))
+container_child(int sync, const struct spawn_config *cfg, bool into)
 {
 	reset_signals();
 	/* If the helper dies, so does the container: nothing runs unowned. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* Wait until the parent has put us in our cgroup. */
-	char go;
-	if (read(sync, &go, 1) != 1)
-		_exit(125);
+	join_cgroup(sync, cfg, into);
 	if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL)
 		child_fail(sync, errno, "cgroup namespace");
 	loopback_up(sync);
@@ -484,15 +515,11 @@ static void __attribute__((noreturn)) container_child(int sync, const struct spa
 	confine_and_exec(sync, cfg);
 }
 
-/* The parent's side of the sync socket: let the child go, then wait for
- * its exec (EOF) or its error. */
+/* The parent's side of the sync socket: wait for the child's exec (EOF) or
+ * its error. */
 static int wait_for_exec(int sync, pid_t pid, const struct spawn_config *cfg, struct error *err)
 {
 	int rc = 0;
-	if (cfg->before_start)
-		rc = cfg->before_start(cfg->data, pid, err);
-	if (rc == 0 && write(sync, "g", 1) != 1)
-		rc = error_errno(err, errno, "start the container process");
 	while (rc == 0) {
 		struct child_error e;
 		union {
@@ -539,9 +566,10 @@ int spawn_container(const struct spawn_config *cfg, pid_t *pid_out, struct error
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return error_errno(err, errno, "socketpair");
 	/* Like fork(), with new namespaces: the child runs on a copy of our stack. */
-	long flags =
-		CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD;
-	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+	bool into;
+	pid_t pid = clone_into(
+		cfg, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET,
+		&into);
 	if (pid < 0) {
 		int saved = errno;
 		close(sv[0]);
@@ -550,7 +578,7 @@ int spawn_container(const struct spawn_config *cfg, pid_t *pid_out, struct error
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		container_child(sv[1], cfg);
+		container_child(sv[1], cfg, into);
 	}
 	close(sv[1]);
 	int rc = wait_for_exec(sv[0], pid, cfg, err);
@@ -584,7 +612,8 @@ int spawn_exec(pid_t target, const struct spawn_config *cfg, pid_t *pid_out, str
 	/* Entering a pid namespace only takes effect for children: join the
 	 * namespaces in an intermediate process, then clone the real one as a
 	 * sibling (CLONE_PARENT), so that it is our child. */
-	pid_t mid = fork();
+	bool into;
+	pid_t mid = clone_into(cfg, 0, &into);
 	if (mid < 0) {
 		int saved = errno;
 		close(sv[0]);
@@ -595,6 +624,10 @@ int spawn_exec(pid_t target, const struct spawn_config *cfg, pid_t *pid_out, str
 	}
 	if (mid == 0) {
 		close(sv[0]);
+		/* the cgroup first: a process inside a cgroup namespace could
+		 * not name the container's cgroup on a host that delegates by
+		 * namespace; its child inherits it */
+		join_cgroup(sv[1], cfg, into);
 		for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
 			if (setns(fds[i], 0) < 0)
 				child_fail(sv[1], errno, "enter the %s namespace", ns[i]);
@@ -609,6 +642,7 @@ int spawn_exec(pid_t target, const struct spawn_config *cfg, pid_t *pid_out, str
 		}
 		reset_signals();
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* wait until the parent has our pid: errors must come after it */
 		char go;
 		if (read(sv[1], &go, 1) != 1)
 			_exit(125);
@@ -629,7 +663,10 @@ int spawn_exec(pid_t target, const struct spawn_config *cfg, pid_t *pid_out, str
 	int status;
 	waitpid(mid, &status, 0);
 	if (n == (ssize_t)sizeof(pid_t)) {
-		rc = wait_for_exec(sv[0], msg.pid, cfg, err);
+		if (write(sv[0], "g", 1) != 1)
+			rc = error_errno(err, errno, "start the process");
+		else
+			rc = wait_for_exec(sv[0], msg.pid, cfg, err);
 		if (rc == 0)
 			*pid_out = msg.pid;
 	} else if (n == (ssize_t)sizeof(struct child_error)) {

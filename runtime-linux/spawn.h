@@ -6,6 +6,7 @@
 #ifndef CONTAINER_SPAWN_H
 #define CONTAINER_SPAWN_H
 
+#include "cgroup.h"
 #include "security.h"
 #include "util/error.h"
 #include <stdbool.h>
@@ -61,10 +62,9 @@ struct spawn_config {
 	 * controlling terminal and stdio, and the master arrives here. */
 	int *pty_master;
 
-	/* Called in the parent with the child's pid before it proceeds past
-	 * its namespaces: the place to put it in its cgroup. Non-zero aborts. */
-	int (*before_start)(void *data, pid_t pid, struct error *err);
-	void *data;
+	/* The cgroup the process enters before anything else (NULL: stay in
+	 * ours): cloned into it on v2, joining by itself on v1. */
+	const struct cgroup_join *cgroup;
 };
 
 /* Clones the container's init with new mount, pid, uts, ipc, net and cgroup

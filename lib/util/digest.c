@@ -53,18 +53,3 @@ void digest_buffer(const void *data, size_t len, char out[DIGEST_STRING_SIZE])
 	digest_update(ctx, data, len);
 	digest_final(ctx, out);
 }
-
-bool digest_valid(const char *digest)
-{
-	if (!digest || strncmp(digest, "sha256:", 7) != 0 || strlen(digest) != 71)
-		return false;
-	for (const char *p = digest + 7; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
-}
-
-const char *digest_hex(const char *digest)
-{
-	return digest + 7;
-}

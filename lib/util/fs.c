@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
@@ -62,7 +63,7 @@ int fs_read_file(const char *path, size_t max, char **out, size_t *len_out, stru
 	return 0;
 }
 
-int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
 			 struct error *err)
 {
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
@@ -82,7 +83,7 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 		p += n;
 		len -= n;
 	}
-	if (fsync(fd) < 0) {
+	if (durable && fsync(fd) < 0) {
 		int saved = errno;
 		unlink(tmp);
 		return error_errno(err, saved, "fsync %s", tmp);
@@ -92,11 +93,25 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 		unlink(tmp);
 		return error_errno(err, saved, "rename %s to %s", tmp, path);
 	}
+	if (!durable)
+		return 0;
 	_cleanup_free_ char *dir = fs_dirname(path);
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0)
 		fsync(dfd);
 	return 0;
+}
+
+int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			 struct error *err)
+{
+	return write_replace(path, data, len, mode, true, err);
+}
+
+int fs_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+			  struct error *err)
+{
+	return write_replace(path, data, len, mode, false, err);
 }
 
 char *fs_dirname(const char *path)

@@ -13,6 +13,12 @@ int fs_read_file(const char *path, size_t max, char **out, size_t *len_out, stru
 /* Atomic replace: write path.tmp, fsync, rename, fsync the directory. */
 int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			 struct error *err);
+/* The same without the fsyncs: readers see the old or the new file, never
+ * a part of one, but a power loss may take it. For files on the hot path
+ * that do not outlive a reboot in any way that matters (a container's
+ * state, files regenerated from the store). */
+int fs_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+			  struct error *err);
 /* Directory name / base name as new strings. */
 char *fs_dirname(const char *path);
 char *fs_basename(const char *path);

@@ -760,6 +760,77 @@ static void test_host(void **state)
 	h->cg = NULL;
 }
 
+/* A new process puts itself into the container's cgroup in every hierarchy
+ * through the join descriptors, without anyone writing its pid. */
+static void test_host_join(void **state)
+{
+	struct host *h = *state;
+	if (geteuid() != 0 || access("/sys/fs/cgroup/memory/cgroup.procs", F_OK) != 0)
+		skip();
+	struct error err = ERROR_INIT;
+	if (cgroup_detect(NULL, &h->layout, &err) < 0)
+		fail_msg("%s", err.message);
+	char id[64];
+	snprintf(id, sizeof(id), "j%d-%lx", (int)getpid(), (unsigned long)time_monotonic_us());
+	if (cgroup_create(&h->layout, NULL, "ct-unit-test", id, NULL, &h->cg, &err) < 0)
+		fail_msg("%s", err.message);
+	struct cgroup_join join;
+	if (cgroup_join_open(h->cg, &join, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_true(join.ntasks >= 1);
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	h->child = fork();
+	assert_true(h->child >= 0);
+	if (h->child == 0) {
+		int rc = cgroup_join_self(&join, false);
+		if (write(pipefd[1], &rc, sizeof(rc)) != sizeof(rc))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pipefd[1]);
+	cgroup_join_close(&join);
+	assert_int_equal(join.ntasks, 0);
+	assert_int_equal(join.dir_fd, -1);
+	int rc = -1;
+	assert_int_equal(read(pipefd[0], &rc, sizeof(rc)), sizeof(rc));
+	close(pipefd[0]);
+	assert_int_equal(rc, 0);
+
+	/* every line of /proc/PID/cgroup but name=systemd and the v1
+	 * controllers we do not use ends in the container's cgroup */
+	char *proc_path = xasprintf("/proc/%d/cgroup", (int)h->child);
+	char *membership = NULL;
+	assert_int_equal(fs_read_file(proc_path, 1 << 16, &membership, NULL, &err), 0);
+	char *suffix = xasprintf("/ct-unit-test/%s", id);
+	int found = 0;
+	for (char *line = membership; line && *line;) {
+		char *next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strstr(line, ":memory:") || strstr(line, ":pids:") ||
+		    strncmp(line, "0::", 3) == 0) {
+			size_t len = strlen(line), slen = strlen(suffix);
+			if (len < slen || strcmp(line + len - slen, suffix) != 0)
+				fail_msg("not in the container's cgroup: %s", line);
+			found++;
+		}
+		line = next;
+	}
+	assert_true(found >= 2);
+	free(suffix);
+	free(membership);
+	free(proc_path);
+
+	if (cgroup_destroy(h->cg, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(waitpid(h->child, NULL, 0), h->child);
+	h->child = 0;
+	cgroup_free(h->cg);
+	h->cg = NULL;
+}
+
 /* Without the unified hierarchy (a pure v1 host, or before cgroup.kill), the
  * container's processes die from SIGKILL to every listed pid, grandchildren
  * that joined by fork included. */
@@ -858,6 +929,7 @@ int main(void)
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_modes, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_host, host_setup, host_teardown),
+		cmocka_unit_test_setup_teardown(test_host_join, host_setup, host_teardown),
 		cmocka_unit_test_setup_teardown(test_host_v1_signals, host_setup, host_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
