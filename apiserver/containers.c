@@ -890,6 +890,9 @@ int containers_bootstrap(void *ctx, struct ipc_request *req, json_t **reply, str
 	if (rc == 0) {
 		_cleanup_json_ json_t *request = json_pack(
 			"{s:O}", "stdio", json_object_get(req->body, "stdio") ?: json_array());
+		json_t *size = json_object_get(req->body, "terminalSize");
+		if (size)
+			json_object_set(request, "terminalSize", size);
 		int fds[IPC_MAX_FDS];
 		unsigned n = 0;
 		for (unsigned i = 0; i < req->frame->nfds && i < 3; i++)
@@ -1439,13 +1442,25 @@ int containers_stats(void *ctx, struct ipc_request *req, json_t **reply, struct 
 		return -err->code;
 	int rc = 0;
 	json_t *stats = NULL;
-	if (!rt_find(c.id))
-		rc = error_set(err, EINVAL, "container %s is not running", c.name);
-	if (rc == 0)
+	bool running = c.state && strcmp(c.state, "running") == 0 && rt_find(c.id);
+	if (running)
 		rc = helper_call(api, c.id, "statistics", NULL, NULL, 0, &stats, err);
+	if (!running || (rc < 0 && err->code == EINVAL)) {
+		/* not running (or it just stopped): nothing in use, as Docker shows it */
+		error_release(err);
+		rc = 0;
+		json_t *record = json_loads(c.config ? c.config : "{}", 0, NULL);
+		json_int_t limit = json_integer_value(json_object_get(record, "memoryBytes"));
+		json_decref(record);
+		stats = json_pack("{s:i,s:i,s:I,s:i,s:i,s:i,s:i,s:i,s:I}", "cpuUsec", 0,
+				  "memoryUsage", 0, "memoryLimit", limit, "pids", 0, "blockRead", 0,
+				  "blockWrite", 0, "netRx", 0, "netTx", 0, "timestampUsec",
+				  (json_int_t)time_monotonic_us());
+	}
 	if (rc == 0) {
 		json_object_set_new(stats, "id", json_string(c.id));
 		json_object_set_new(stats, "name", json_string(c.name));
+		json_object_set_new(stats, "state", json_string(c.state ? c.state : "unknown"));
 		*reply = json_pack("{s:o}", "stats", stats);
 	}
 	store_container_release(&c);

@@ -4,6 +4,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <signal.h>
 #include <string.h>
@@ -561,40 +562,50 @@ static void send_window_size(struct cli *cli, const char *id)
 	error_release(&err);
 }
 
-static int container_run(struct cli *cli, int argc, char **argv)
+/* The terminal's size, for the container's first one (NULL when stdout is
+ * not a terminal). */
+static json_t *terminal_size(void)
 {
-	struct create_options o = {0};
-	int rc = parse_create(argc, argv, true, run_usage, &o);
-	if (rc != 0) {
-		json_decref(o.config);
-		return rc > 0 ? CLI_OK : -rc;
-	}
+	struct winsize ws;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_row == 0 || ws.ws_col == 0)
+		return NULL;
+	return json_pack("{s:i,s:i}", "rows", ws.ws_row, "cols", ws.ws_col);
+}
+
+struct attach {
+	bool attach;	  /* stdout and stderr go to ours, and we wait */
+	bool interactive; /* and stdin comes from ours */
+	bool tty;
+	bool rm_on_failure; /* a start that fails removes the container (run --rm) */
+};
+
+/* Boots and starts a created container with our stdio (or none), then,
+ * when attached, waits for it and returns its exit code, forwarding
+ * signals and window size changes; else prints its id. */
+static int start_attached(struct cli *cli, const char *id, const struct attach *a)
+{
 	_cleanup_error_ struct error err = ERROR_INIT;
-	_cleanup_json_ json_t *created = NULL;
-	rc = create(cli, &o, &created, &err);
-	json_decref(o.config);
-	if (rc < 0)
-		return engine_error(&err);
-	const char *id = json_string_value(json_object_get(created, "id"));
 	/* stdio: our own descriptors go to the helper; nothing is copied here */
 	int fds[3];
 	unsigned n = 0;
-	_cleanup_json_ json_t *stdio = json_array();
-	json_array_append_new(stdio, json_boolean(!o.detach && o.interactive));
-	json_array_append_new(stdio, json_boolean(!o.detach));
-	json_array_append_new(stdio, json_boolean(!o.detach));
-	if (!o.detach) {
-		if (o.interactive)
+	if (a->attach) {
+		if (a->interactive)
 			fds[n++] = STDIN_FILENO;
 		fds[n++] = STDOUT_FILENO;
 		fds[n++] = STDERR_FILENO;
 	}
-	_cleanup_json_ json_t *boot = json_pack("{s:s,s:O}", "id", id, "stdio", stdio);
+	_cleanup_json_ json_t *boot = json_pack("{s:s,s:[bbb]}", "id", id, "stdio",
+						a->attach && a->interactive, a->attach, a->attach);
+	if (a->tty && a->attach) {
+		json_t *size = terminal_size();
+		if (size)
+			json_object_set_new(boot, "terminalSize", size);
+	}
 	_cleanup_json_ json_t *idreq = json_pack("{s:s}", "id", id);
 	if (call(cli, "containerBootstrap", boot, fds, n, NULL, 30000, &err) < 0 ||
 	    call(cli, "containerStartProcess", idreq, NULL, 0, NULL, 30000, &err) < 0) {
 		int code = engine_error(&err);
-		if (o.rm) {
+		if (a->rm_on_failure) {
 			struct error ignored = ERROR_INIT;
 			_cleanup_json_ json_t *del = json_pack("{s:s,s:b}", "id", id, "force", 1);
 			call(cli, "containerDelete", del, NULL, 0, NULL, 30000, &ignored);
@@ -602,18 +613,17 @@ static int container_run(struct cli *cli, int argc, char **argv)
 		}
 		return code;
 	}
-	if (o.detach) {
+	if (!a->attach) {
 		puts(id);
 		return CLI_OK;
 	}
-	if (o.tty) {
-		send_window_size(cli, id);
+	if (a->tty) {
 		struct sigaction winch = {.sa_handler = on_winch};
 		sigaction(SIGWINCH, &winch, NULL);
-		if (o.interactive)
+		if (a->interactive)
 			raw_terminal();
 	}
-	/* Forward the signals a user sends to `run` to the container. */
+	/* Forward the signals a user sends to us to the container. */
 	static const int forward[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
 	struct sigaction sa = {.sa_handler = on_signal};
 	for (size_t i = 0; i < ARRAY_SIZE(forward); i++)
@@ -625,7 +635,7 @@ static int container_run(struct cli *cli, int argc, char **argv)
 	_cleanup_json_ json_t *reply = NULL;
 	/* wait; a timeout just means "look at the signals and wait again" */
 	for (;;) {
-		rc = ipc_call(c, "containerWait", idreq, &reply, &err);
+		int rc = ipc_call(c, "containerWait", idreq, &reply, &err);
 		if (rc == 0)
 			break;
 		if (err.code != ETIMEDOUT && err.code != EINTR) {
@@ -654,6 +664,29 @@ static int container_run(struct cli *cli, int argc, char **argv)
 	ipc_client_close(c);
 	json_int_t code = json_integer_value(json_object_get(reply, "exitCode"));
 	return code < 0 ? 125 : (int)code;
+}
+
+static int container_run(struct cli *cli, int argc, char **argv)
+{
+	struct create_options o = {0};
+	int rc = parse_create(argc, argv, true, run_usage, &o);
+	if (rc != 0) {
+		json_decref(o.config);
+		return rc > 0 ? CLI_OK : -rc;
+	}
+	_cleanup_error_ struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *created = NULL;
+	rc = create(cli, &o, &created, &err);
+	json_decref(o.config);
+	if (rc < 0)
+		return engine_error(&err);
+	struct attach a = {
+		.attach = !o.detach,
+		.interactive = o.interactive,
+		.tty = o.tty,
+		.rm_on_failure = o.rm,
+	};
+	return start_attached(cli, json_string_value(json_object_get(created, "id")), &a);
 }
 
 /* ---- start, stop, kill, delete ---- */
@@ -720,34 +753,77 @@ static int on_containers(struct cli *cli, int argc, char **argv, bool all, bool 
 	return rc;
 }
 
-static const char start_usage[] = "Usage: container start CONTAINER...\n"
-				  "\n"
-				  "Starts created containers in the background.\n"
-				  "\n"
-				  "Options:\n"
-				  "  -h, --help  show this help\n";
+static const char start_usage[] =
+	"Usage: container start [-a [-i]] CONTAINER...\n"
+	"\n"
+	"Starts created or stopped containers, in the background unless -a.\n"
+	"\n"
+	"Options:\n"
+	"  -a, --attach       attach stdout and stderr, wait, and exit with the\n"
+	"                     container's exit code (one container only)\n"
+	"  -i, --interactive  attach stdin too\n"
+	"  -h, --help         show this help\n";
 
 static int container_start(struct cli *cli, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		fputs(start_usage, stdout);
-		return CLI_OK;
+	static const struct option options[] = {
+		{"attach", no_argument, NULL, 'a'},
+		{"interactive", no_argument, NULL, 'i'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool attach = false, interactive = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "+aih", options, NULL)) != -1) {
+		switch (opt) {
+		case 'a':
+			attach = true;
+			break;
+		case 'i':
+			interactive = true;
+			break;
+		case 'h':
+			fputs(start_usage, stdout);
+			return CLI_OK;
+		default:
+			fputs(start_usage, stderr);
+			return CLI_USAGE;
+		}
 	}
-	if (argc < 2) {
+	if (optind >= argc) {
 		fputs(start_usage, stderr);
 		return CLI_USAGE;
 	}
-	int rc = CLI_OK;
-	for (int i = 1; i < argc; i++) {
+	if ((attach || interactive) && argc - optind > 1) {
+		cli_fail("-a and -i attach to one container only");
+		return CLI_USAGE;
+	}
+	if (attach || interactive) {
+		/* -i alone attaches too, as with Docker; the terminal comes
+		 * from the container's own configuration */
 		_cleanup_error_ struct error err = ERROR_INIT;
-		_cleanup_json_ json_t *boot =
-			json_pack("{s:s,s:[bbb]}", "id", argv[i], "stdio", 0, 0, 0);
-		_cleanup_json_ json_t *idreq = json_pack("{s:s}", "id", argv[i]);
-		if (call(cli, "containerBootstrap", boot, NULL, 0, NULL, 30000, &err) < 0 ||
-		    call(cli, "containerStartProcess", idreq, NULL, 0, NULL, 30000, &err) < 0)
-			rc = cli_fail_error(&err);
-		else
-			puts(argv[i]);
+		_cleanup_json_ json_t *request = json_pack("{s:s}", "id", argv[optind]);
+		_cleanup_json_ json_t *reply = NULL;
+		if (call(cli, "containerInspect", request, NULL, 0, &reply, 30000, &err) < 0)
+			return cli_fail_error(&err);
+		json_t *c = json_object_get(reply, "container");
+		json_t *config = json_object_get(c, "config");
+		const char *id = json_string_value(json_object_get(c, "id"));
+		if (!id)
+			return cli_fail("no such container: %s", argv[optind]);
+		struct attach a = {
+			.attach = true,
+			.interactive = interactive,
+			.tty = json_is_true(json_object_get(config, "tty")),
+		};
+		return start_attached(cli, id, &a);
+	}
+	int rc = CLI_OK;
+	for (int i = optind; i < argc; i++) {
+		struct attach a = {0};
+		int one = start_attached(cli, argv[i], &a);
+		if (one != CLI_OK)
+			rc = CLI_FAIL;
 	}
 	return rc;
 }
@@ -911,6 +987,24 @@ static const char list_usage[] = "Usage: container list [-a] [-q] [--format tabl
 				 "  --format FORMAT  table (default) or json\n"
 				 "  -h, --help       show this help\n";
 
+/* Binary sizes: 512MiB, 1.5GiB. */
+static void human(double bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	size_t u = 0;
+	while (bytes >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		bytes /= 1024;
+		u++;
+	}
+	/* whole numbers as they are (64MiB), others with at most 3 digits */
+	double whole = (double)(long long)(bytes + 0.5);
+	int precision = u == 0 || (bytes - whole < 0.005 && whole - bytes < 0.005) ? 0
+			: bytes < 10						   ? 2
+			: bytes < 100						   ? 1
+										   : 0;
+	snprintf(buf, len, "%.*f%s", precision, bytes, units[u]);
+}
+
 static int container_list(struct cli *cli, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -961,6 +1055,7 @@ static int container_list(struct cli *cli, int argc, char **argv)
 	}
 	static const char *const headers[] = {"ID", "NAME", "IMAGE",  "STATE",
 					      "IP", "CPUS", "MEMORY", "STARTED"};
+	/* limits as given: "-" when there is none (the host's share) */
 	struct cli_table *t = cli_table_new(8, headers);
 	json_array_foreach(list, i, c)
 	{
@@ -970,13 +1065,22 @@ static int container_list(struct cli *cli, int argc, char **argv)
 		char when[20] = "";
 		if (started)
 			snprintf(when, sizeof(when), "%s", started);
+		json_t *config = json_object_get(c, "config");
+		json_int_t millis = json_integer_value(json_object_get(config, "cpuMillis"));
+		json_int_t memory = json_integer_value(json_object_get(config, "memoryBytes"));
+		char cpus[24] = "-", mem[24] = "-";
+		if (millis > 0)
+			snprintf(cpus, sizeof(cpus), "%g", (double)millis / 1000);
+		if (memory > 0)
+			human((double)memory, mem, sizeof(mem));
+		const char *ip = json_string_value(json_object_get(c, "ip"));
 		const char *cells[] = {id,
 				       json_string_value(json_object_get(c, "name")),
 				       json_string_value(json_object_get(c, "image")),
 				       json_string_value(json_object_get(c, "state")),
-				       "",
-				       "-",
-				       "-",
+				       ip && *ip ? ip : "-",
+				       cpus,
+				       mem,
 				       when};
 		cli_table_add(t, cells);
 	}
@@ -1322,23 +1426,6 @@ static int container_logs(struct cli *cli, int argc, char **argv)
 
 /* ---- stats and prune ---- */
 
-static void human(double bytes, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	size_t u = 0;
-	while (bytes >= 1024 && u + 1 < ARRAY_SIZE(units)) {
-		bytes /= 1024;
-		u++;
-	}
-	/* whole numbers as they are (64MiB), others with at most 3 digits */
-	double whole = (double)(long long)(bytes + 0.5);
-	int precision = u == 0 || (bytes - whole < 0.005 && whole - bytes < 0.005) ? 0
-			: bytes < 10						   ? 2
-			: bytes < 100						   ? 1
-										   : 0;
-	snprintf(buf, len, "%.*f%s", precision, bytes, units[u]);
-}
-
 static int sample(struct cli *cli, json_t *ids, json_t **out, struct error *err)
 {
 	*out = json_array();
@@ -1348,13 +1435,8 @@ static int sample(struct cli *cli, json_t *ids, json_t **out, struct error *err)
 	{
 		_cleanup_json_ json_t *request = json_pack("{s:O}", "id", id);
 		_cleanup_json_ json_t *reply = NULL;
-		if (call(cli, "containerStats", request, NULL, 0, &reply, 10000, err) < 0) {
-			if (err->code == EINVAL) { /* stopped since: leave it out */
-				error_release(err);
-				continue;
-			}
+		if (call(cli, "containerStats", request, NULL, 0, &reply, 10000, err) < 0)
 			return -err->code;
-		}
 		json_array_append(*out, json_object_get(reply, "stats"));
 	}
 	return 0;
@@ -1370,13 +1452,15 @@ static json_t *find_by_id(json_t *list, const char *id)
 }
 
 static const char stats_usage[] =
-	"Usage: container stats [--no-stream] [--format table|json] "
+	"Usage: container stats [-a] [--no-stream] [--format table|json] "
 	"[CONTAINER...]\n"
 	"\n"
 	"Shows CPU, memory, network, block I/O and process counts of running\n"
-	"containers, refreshed every second until interrupted.\n"
+	"containers (or of those named, running or not), refreshed every\n"
+	"second until interrupted.\n"
 	"\n"
 	"Options:\n"
+	"  -a, --all        all containers, not only running ones\n"
 	"  --no-stream      print one sample and exit\n"
 	"  --format FORMAT  table (default) or json (implies --no-stream)\n"
 	"  -h, --help       show this help\n";
@@ -1384,16 +1468,20 @@ static const char stats_usage[] =
 static int container_stats(struct cli *cli, int argc, char **argv)
 {
 	static const struct option options[] = {
+		{"all", no_argument, NULL, 'a'},
 		{"no-stream", no_argument, NULL, 'n'},
 		{"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	bool stream = true;
+	bool stream = true, all = false;
 	enum cli_format format = CLI_FORMAT_TABLE;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "ah", options, NULL)) != -1) {
 		switch (opt) {
+		case 'a':
+			all = true;
+			break;
 		case 'n':
 			stream = false;
 			break;
@@ -1417,7 +1505,7 @@ static int container_stats(struct cli *cli, int argc, char **argv)
 		ids = json_array();
 		for (int i = optind; i < argc; i++)
 			json_array_append_new(ids, json_string(argv[i]));
-	} else if (all_ids(cli, true, &ids, &err) < 0) {
+	} else if (all_ids(cli, !all, &ids, &err) < 0) {
 		return cli_fail_error(&err);
 	}
 	struct sigaction sa = {.sa_handler = on_signal};

@@ -87,9 +87,10 @@ struct helper {
 	int exit_code; /* -1 until known */
 	int64_t started_ms, finished_ms;
 	bool init_exited;
-	int client_stdin; /* passed through to the container, or -1 */
-	int pty_master;	  /* with a terminal: our side of it, or -1 */
-	int tty_stdin;	  /* with a terminal: the client's stdin, copied to the pty */
+	int client_stdin;	   /* passed through to the container, or -1 */
+	unsigned short rows, cols; /* the client terminal's size at bootstrap (-t) */
+	int pty_master;		   /* with a terminal: our side of it, or -1 */
+	int tty_stdin;		   /* with a terminal: the client's stdin, copied to the pty */
 	struct loop_source *tty_stdin_src;
 	struct stream out, err;
 	int log_fd;
@@ -573,6 +574,8 @@ static int start_container(struct helper *h, struct error *err)
 			.stdio = {child_in, child_out, child_err},
 			.tty = tty,
 			.pty_master = tty ? &master : NULL,
+			.rows = h->rows,
+			.cols = h->cols,
 			.cgroup = &h->join,
 			.mounts = mnt,
 			.nmounts = nmounts,
@@ -625,6 +628,17 @@ static int route_bootstrap(void *ctx, struct ipc_request *req, json_t **reply, s
 	json_t *stdio = NULL;
 	if (json_get_array(req->body, "stdio", false, &stdio, err) < 0)
 		return -err->code;
+	json_t *size = NULL;
+	int64_t rows = 0, cols = 0;
+	if (json_get_object(req->body, "terminalSize", false, &size, err) < 0 ||
+	    (size && (json_get_int(size, "rows", true, &rows, err) < 0 ||
+		      json_get_int(size, "cols", true, &cols, err) < 0)))
+		return -err->code;
+	if (rows < 0 || cols < 0 || rows > 65535 || cols > 65535)
+		return error_set(err, EINVAL, "a terminal of %lld x %lld is not possible",
+				 (long long)rows, (long long)cols);
+	h->rows = (unsigned short)rows;
+	h->cols = (unsigned short)cols;
 	unsigned next = 0;
 	for (int i = 0; i < 3; i++) {
 		bool attached = json_is_true(json_array_get(stdio, i));

@@ -322,7 +322,7 @@ static void reset_signals(void)
 /* A terminal from the container's own devpts: the slave becomes stdio and
  * the controlling terminal; the master goes to the parent with SCM_RIGHTS,
  * tagged 'P' so it is not mistaken for an error report. */
-static void open_own_pty(int sync)
+static void open_own_pty(int sync, const struct spawn_config *cfg)
 {
 	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0)
@@ -335,6 +335,11 @@ static void open_own_pty(int sync)
 	int slave = open(name, O_RDWR | O_CLOEXEC);
 	if (slave < 0)
 		child_fail(sync, errno, "open %s", name);
+	if (cfg->rows && cfg->cols) {
+		struct winsize ws = {.ws_row = cfg->rows, .ws_col = cfg->cols};
+		if (ioctl(slave, TIOCSWINSZ, &ws) < 0)
+			child_fail(sync, errno, "size the terminal");
+	}
 	setsid();
 	if (ioctl(slave, TIOCSCTTY, 0) < 0)
 		child_fail(sync, errno, "make %s the controlling terminal", name);
@@ -511,7 +516,7 @@ container_child(int sync, const struct spawn_config *cfg, bool into)
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		child_fail(sync, errno, "set the hostname");
 	if (own_pty)
-		open_own_pty(sync);
+		open_own_pty(sync, cfg);
 	confine_and_exec(sync, cfg);
 }
 

@@ -61,6 +61,9 @@ struct spawn_config {
 	 * /dev/pts (so that tty(1) and ttyname work inside), makes it its
 	 * controlling terminal and stdio, and the master arrives here. */
 	int *pty_master;
+	/* The terminal's first size (0: leave the kernel's 0x0), set before
+	 * exec so that the program never sees a terminal without a size. */
+	unsigned short rows, cols;
 
 	/* The cgroup the process enters before anything else (NULL: stay in
 	 * ours): cloned into it on v2, joining by itself on v1. */

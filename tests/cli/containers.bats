@@ -196,7 +196,14 @@ run_d() {
 	assert_status 0
 	[[ "$(sed -n 1p <<<"$output")" =~ ^ID\ +NAME\ +IMAGE\ +STATE\ +IP\ +CPUS\ +MEMORY\ +STARTED$ ]]
 	[[ "$(line_count "$output")" == 2 ]]
-	[[ "$(sed -n 2p <<<"$output")" =~ ^${id:0:12}\ +web\ +docker.io/library/busybox:latest\ +running\ .*[0-9]{4}-[0-9]{2}-[0-9]{2}T ]]
+	[[ "$(sed -n 2p <<<"$output")" =~ ^${id:0:12}\ +web\ +docker.io/library/busybox:latest\ +running\ +-\ +-\ +-\ +[0-9]{4}-[0-9]{2}-[0-9]{2}T ]]
+
+	# CPUS and MEMORY are the limits; IP stays "-" without a network
+	local capped
+	capped="$(container run -d --name capped --cpus 1.5 --memory 512m busybox sleep 1000)"
+	run container ls
+	[[ "$(grep ' capped ' <<<"$output")" =~ ^${capped:0:12}\ +capped\ +docker.io/library/busybox:latest\ +running\ +-\ +1.5\ +512MiB\ +[0-9]{4}- ]]
+	container rm -f capped >/dev/null
 
 	run container ls -q
 	[[ "$output" == "$id" ]]
@@ -295,6 +302,42 @@ run_d() {
 	run container start "$id"
 	assert_status 0
 	wait_until 5 is_gone "$id"
+}
+
+@test "start -a: attached, waits, exits with the code; -i passes stdin; -t gets the caller's size; one container only" {
+	container create --name att busybox sh -c 'echo out; echo err >&2; exit 3' >/dev/null
+	run --separate-stderr container start -a att
+	assert_status 3
+	[[ "$output" == out && "$stderr" == err ]]
+	# again, from stopped
+	run --separate-stderr container start --attach att
+	assert_status 3
+	[[ "$output" == out ]]
+
+	container create --name inter -i busybox sh -c 'read x; echo "got $x"; exit 4' >/dev/null
+	run container start -ai inter <<<"hello"
+	assert_status 4
+	[[ "$output" == "got hello" ]]
+
+	# a container made with -t: its terminal has the caller's size from the start
+	if command -v script >/dev/null; then
+		container create --name term -t busybox stty size >/dev/null
+		run script -qec "stty rows 33 cols 101; container start -a term" /dev/null
+		assert_status 0
+		[[ "$output" == *"33 101"* ]]
+		run script -qec "stty rows 21 cols 77; container run --rm -t busybox stty size" /dev/null
+		[[ "$output" == *"21 77"* ]]
+	fi
+
+	# detached start of several still works; -a takes one
+	run container start -a att inter
+	assert_status 2
+	assert_output_contains "-a and -i attach to one container only"
+	run container start -a no-such-container
+	assert_status 1
+	assert_output_contains "no such container: no-such-container"
+	run container start -x att
+	assert_status 2
 }
 
 @test "stop: SIGTERM then SIGKILL after 5 s by default; -t, -s, --stop-signal, --stop-timeout" {

@@ -357,7 +357,7 @@ stats_pids() {
 
 # --- stats and prune -------------------------------------------------------------
 
-@test "stats --no-stream: the table, a memory limit, PIDS, json; stopped ones are left out" {
+@test "stats --no-stream: the table, a memory limit, PIDS, json; stopped ones by name or with -a, at zero" {
 	run_d --name capped --memory 64m --pids-limit 50 busybox sh -c 'sleep 1000 & sleep 1000 & wait'
 	local capped="$ID"
 	run container run --name finished busybox true
@@ -406,13 +406,23 @@ stats_pids() {
 	done
 	((found))
 
-	# a stopped container by name: left out as well (a header, no row, no error)
-	run container stats --no-stream finished
+	# a stopped container by name: a row at zero, its limit kept (as Docker)
+	run container run --name finished-capped --memory 32m busybox true
+	run container stats --no-stream finished finished-capped
 	assert_status 0
-	[[ "$(line_count "$output")" == 1 && "$output" == ID* ]]
+	[[ "$(line_count "$output")" == 3 ]]
+	[[ "$(sed -n 2p <<<"$output")" =~ ^[0-9a-f]{12}\ +finished\ +0\.00%\ +0B\ /\ unlimited\ +-\ +0B\ /\ 0B\ +0B\ /\ 0B\ +0$ ]]
+	[[ "$(sed -n 3p <<<"$output")" =~ ^[0-9a-f]{12}\ +finished-capped\ +0\.00%\ +0B\ /\ 32MiB\ +0\.00%\ + ]]
 	run container stats --no-stream --format json finished
 	assert_status 0
-	[[ "$(tr -d ' \n' <<<"$output")" == "[]" ]]
+	assert_output_contains '"state": "stopped"' '"pids": 0' '"memoryUsage": 0'
+	# -a: every container, running or not; without it, running ones only
+	run container stats -a --no-stream
+	assert_status 0
+	[[ "$(line_count "$output")" == 4 ]]
+	assert_output_contains " capped " " finished " " finished-capped "
+	run container stats --all --no-stream --format json
+	[[ "$(grep -c '"cpuUsec"' <<<"$output")" == 3 ]]
 	run container stats --no-stream no-such-container
 	assert_status 1
 	assert_output_contains "no such container: no-such-container"
