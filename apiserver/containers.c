@@ -101,8 +101,11 @@ static int helper_connect(struct apiserver *api, const char *id, struct ipc_clie
 	return 0;
 }
 
-static int helper_call(struct apiserver *api, const char *id, const char *route, json_t *request,
-		       const int *fds, unsigned nfds, json_t **reply, struct error *err)
+/* A call to the container's helper; descriptors of its reply go to
+ * reply_req (to be passed on with our reply) or are closed. */
+static int helper_call_passing(struct apiserver *api, const char *id, const char *route,
+			       json_t *request, const int *fds, unsigned nfds, json_t **reply,
+			       struct ipc_request *reply_req, struct error *err)
 {
 	struct ipc_client *c = NULL;
 	if (helper_connect(api, id, &c, err) < 0)
@@ -112,9 +115,22 @@ static int helper_call(struct apiserver *api, const char *id, const char *route,
 	int rc = ipc_call_fds(c, route, request, fds, nfds, &frame, err);
 	if (rc == 0 && reply)
 		*reply = move_ptr(frame.body);
+	if (rc == 0 && reply_req) {
+		for (unsigned i = 0; i < frame.nfds && reply_req->reply_nfds < IPC_MAX_FDS; i++) {
+			int fd = ipc_frame_take_fd(&frame, i);
+			if (fd >= 0)
+				reply_req->reply_fds[reply_req->reply_nfds++] = fd;
+		}
+	}
 	ipc_frame_release(&frame);
 	ipc_client_close(c);
 	return rc;
+}
+
+static int helper_call(struct apiserver *api, const char *id, const char *route, json_t *request,
+		       const int *fds, unsigned nfds, json_t **reply, struct error *err)
+{
+	return helper_call_passing(api, id, route, request, fds, nfds, reply, NULL, err);
 }
 
 static void update_state(struct apiserver *api, const char *id, const char *state,
@@ -666,7 +682,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 	json_t *cfg = NULL, *args = NULL, *entrypoint = NULL, *env = NULL, *labels = NULL,
 	       *cap_add = NULL, *cap_drop = NULL, *mounts = NULL, *ulimits = NULL;
 	const char *image = NULL, *name = NULL, *workdir = NULL, *user = NULL, *hostname = NULL;
-	bool tty = false, interactive = false, auto_remove = false, read_only = false;
+	bool tty = false, interactive = false, auto_remove = false, read_only = false, init = false;
 	int64_t shm = 0, stop_timeout = 5, cpu_millis = 0, memory = 0, pids = 4096;
 	const char *stop_signal = NULL;
 	if (json_get_object(req->body, "config", true, &cfg, err) < 0 ||
@@ -685,6 +701,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 	    json_get_bool(cfg, "interactive", false, &interactive, err) < 0 ||
 	    json_get_bool(cfg, "autoRemove", false, &auto_remove, err) < 0 ||
 	    json_get_bool(cfg, "readOnly", false, &read_only, err) < 0 ||
+	    json_get_bool(cfg, "init", false, &init, err) < 0 ||
 	    json_get_int(cfg, "shmSize", false, &shm, err) < 0 ||
 	    json_get_int(cfg, "stopTimeout", false, &stop_timeout, err) < 0 ||
 	    json_get_int(cfg, "cpuMillis", false, &cpu_millis, err) < 0 ||
@@ -706,6 +723,10 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 			name, strlen(name) > 64 ? "..." : "");
 	if (hostname && (strlen(hostname) > 63 || !name_valid(hostname)))
 		return error_set(err, EINVAL, "invalid hostname '%s'", hostname);
+	_cleanup_free_ char *init_path =
+		xasprintf("%s/libexec/container/container-init", api->paths.install_root);
+	if (init && access(init_path, X_OK) < 0)
+		return error_errno(err, errno, "--init: %s", init_path);
 	char id[65];
 	random_id(id);
 	_cleanup_free_ char *default_name = xstrndup(id, 12);
@@ -790,6 +811,8 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 		"readOnly", read_only, "shmSize", (json_int_t)shm, "capAdd",
 		cap_add ? cap_add : json_null(), "capDrop", cap_drop ? cap_drop : json_null());
 	json_object_set(bundle_cfg, "mounts", bundle_mounts);
+	if (init)
+		json_object_set_new(bundle_cfg, "init", json_string(init_path));
 	json_object_set(bundle_cfg, "ulimits", ulimits ? ulimits : json_array());
 	json_object_set_new(bundle_cfg, "limits",
 			    json_pack("{s:I,s:I,s:I}", "cpuMillis", (json_int_t)cpu_millis,
@@ -1372,6 +1395,12 @@ int containers_create_process(void *ctx, struct ipc_request *req, json_t **reply
 	if (rc == 0) {
 		request = json_pack("{s:O,s:O,s:O}", "args", args, "env", env ? env : json_array(),
 				    "stdio", stdio ? stdio : json_array());
+		static const char *const passed[] = {"tty", "terminalSize"};
+		for (size_t k = 0; k < ARRAY_SIZE(passed); k++) {
+			json_t *v = json_object_get(req->body, passed[k]);
+			if (v)
+				json_object_set(request, passed[k], v);
+		}
 		if (cwd)
 			json_object_set_new(request, "cwd", json_string(cwd));
 		if (user) {
@@ -1395,7 +1424,8 @@ int containers_create_process(void *ctx, struct ipc_request *req, json_t **reply
 		unsigned n = 0;
 		for (unsigned i = 0; i < req->frame->nfds && i < 3; i++)
 			fds[n++] = req->frame->fds[i];
-		rc = helper_call(api, c.id, "createProcess", request, fds, n, reply, err);
+		rc = helper_call_passing(api, c.id, "createProcess", request, fds, n, reply, req,
+					 err);
 	}
 	store_container_release(&c);
 	return rc;

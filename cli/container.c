@@ -5,7 +5,10 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -74,6 +77,7 @@ enum {
 	OPT_TMPFS,
 	OPT_ENV_FILE,
 	OPT_ULIMIT,
+	OPT_INIT,
 };
 
 /* -v SOURCE:TARGET[:ro|rw], -v TARGET (anonymous volume); a SOURCE that is
@@ -194,6 +198,8 @@ static const char create_usage_text[] =
 	"  --entrypoint CMD        override the image's entrypoint\n"
 	"  --hostname NAME         the container's hostname\n"
 	"  --read-only             mount the root file system read-only\n"
+	"  --init                  run a tiny init as pid 1 that reaps zombies and\n"
+	"                          forwards signals to the command\n"
 	"  --cap-add CAP           add a capability (repeatable; ALL)\n"
 	"  --cap-drop CAP          drop a capability (repeatable; ALL)\n"
 	"  -l, --label KEY=VALUE   set a label (repeatable)\n"
@@ -227,6 +233,7 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 		{"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
 		{"hostname", required_argument, NULL, OPT_HOSTNAME},
 		{"read-only", no_argument, NULL, OPT_READ_ONLY},
+		{"init", no_argument, NULL, OPT_INIT},
 		{"cap-add", required_argument, NULL, OPT_CAP_ADD},
 		{"cap-drop", required_argument, NULL, OPT_CAP_DROP},
 		{"label", required_argument, NULL, 'l'},
@@ -299,6 +306,9 @@ static int parse_create(int argc, char **argv, bool is_run, const char *usage_he
 			break;
 		case OPT_READ_ONLY:
 			json_object_set_new(o->config, "readOnly", json_true());
+			break;
+		case OPT_INIT:
+			json_object_set_new(o->config, "init", json_true());
 			break;
 		case OPT_CAP_ADD:
 			json_array_append_new(cap_add, json_string(optarg));
@@ -1123,8 +1133,184 @@ static int container_inspect(struct cli *cli, int argc, char **argv)
 
 /* ---- exec ---- */
 
+/* call() that also takes the one descriptor the reply may carry. */
+static int call_fd(struct cli *cli, const char *route, json_t *request, const int *fds,
+		   unsigned nfds, json_t **reply, int *fd_out, struct error *err)
+{
+	struct ipc_client *c = NULL;
+	if (cli_connect(cli, &c, err) < 0)
+		return -err->code;
+	ipc_client_set_timeout(c, 30000);
+	struct ipc_frame frame;
+	ipc_frame_init(&frame);
+	cli_debug(cli, "calling %s", route);
+	int rc = ipc_call_fds(c, route, request, fds, nfds, &frame, err);
+	if (rc == 0) {
+		*reply = move_ptr(frame.body);
+		*fd_out = frame.nfds > 0 ? ipc_frame_take_fd(&frame, 0) : -1;
+	}
+	ipc_frame_release(&frame);
+	ipc_client_close(c);
+	return rc;
+}
+
+/* exec -t: a thread waits for the exit while the main one relays the
+ * terminal; it says so on a pipe. */
+struct exec_waiter {
+	struct cli *cli;
+	json_t *request;
+	json_t *reply;
+	struct error err;
+	int rc;
+	int done_fd;
+};
+
+static void *exec_wait_thread(void *arg)
+{
+	struct exec_waiter *w = arg;
+	for (;;) {
+		w->rc = call(w->cli, "containerWait", w->request, NULL, 0, &w->reply, 1000,
+			     &w->err);
+		if (w->rc == 0 || (w->err.code != ETIMEDOUT && w->err.code != EINTR))
+			break;
+		error_release(&w->err);
+	}
+	if (write(w->done_fd, "x", 1) < 0) {
+		/* the reader is gone: nothing to tell */
+	}
+	return NULL;
+}
+
+static bool write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static void copy_size(int master)
+{
+	struct winsize ws;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
+		ioctl(master, TIOCSWINSZ, &ws);
+}
+
+/* Relays our terminal and the process's until it exits; returns its code. */
+static int exec_relay(struct cli *cli, const char *id, json_int_t pid, int master, bool interactive,
+		      json_t *wait)
+{
+	int done[2];
+	if (pipe2(done, O_CLOEXEC) < 0) {
+		close(master);
+		return cli_fail("pipe: %s", strerror(errno));
+	}
+	struct exec_waiter w = {.cli = cli, .request = wait, .err = ERROR_INIT, .done_fd = done[1]};
+	/* signals are for this thread: the waiter blocks them all */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_t thread;
+	int prc = pthread_create(&thread, NULL, exec_wait_thread, &w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (prc != 0) {
+		close(master);
+		close(done[0]);
+		close(done[1]);
+		return cli_fail("thread: %s", strerror(prc));
+	}
+	struct sigaction winch = {.sa_handler = on_winch};
+	sigaction(SIGWINCH, &winch, NULL);
+	if (interactive)
+		raw_terminal();
+	struct pollfd p[3] = {
+		{.fd = done[0], .events = POLLIN},
+		{.fd = master, .events = POLLIN},
+		{.fd = interactive ? STDIN_FILENO : -1, .events = POLLIN},
+	};
+	char buf[16384];
+	bool exited = false;
+	/* After the end of our input the terminal gets its end-of-file
+	 * character, and again every 50 ms (40 times at most): one that
+	 * arrives before the program switched its terminal out of canonical
+	 * mode (a shell's line editor does) turns into a NUL and is lost. */
+	int eofs = 0;
+	while (!exited) {
+		if (window_changed) {
+			window_changed = 0;
+			copy_size(master);
+		}
+		if (forwarded_signal) {
+			_cleanup_json_ json_t *k = json_pack("{s:s,s:i,s:I}", "id", id, "signal",
+							     (int)forwarded_signal, "pid", pid);
+			forwarded_signal = 0;
+			struct error ignored = ERROR_INIT;
+			call(cli, "containerKill", k, NULL, 0, NULL, 5000, &ignored);
+			error_release(&ignored);
+		}
+		int ready = poll(p, 3, eofs > 0 && eofs < 40 ? 50 : -1);
+		if (ready < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (ready == 0) {
+			write_all(master, "\004", 1);
+			eofs++;
+			continue;
+		}
+		if (p[0].revents)
+			exited = true;
+		if (p[1].revents) {
+			ssize_t n = read(master, buf, sizeof(buf));
+			if (n > 0)
+				write_all(STDOUT_FILENO, buf, (size_t)n);
+			else if (n == 0 || errno != EINTR)
+				p[1].fd = -1; /* EIO: every holder of the terminal is gone */
+		}
+		if (p[2].revents) {
+			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n > 0) {
+				write_all(master, buf, (size_t)n);
+			} else if (n == 0 || errno != EINTR) {
+				/* end of our input: an end of file on the terminal */
+				write_all(master, "\004", 1);
+				eofs = 1;
+				p[2].fd = -1;
+			}
+		}
+	}
+	/* what the process wrote before it went */
+	if (p[1].fd >= 0 && fcntl(master, F_SETFL, O_NONBLOCK) == 0) {
+		ssize_t n;
+		while ((n = read(master, buf, sizeof(buf))) > 0)
+			write_all(STDOUT_FILENO, buf, (size_t)n);
+	}
+	restore_terminal();
+	pthread_join(thread, NULL);
+	close(master);
+	close(done[0]);
+	close(done[1]);
+	int code;
+	if (w.rc < 0)
+		code = engine_error(&w.err);
+	else {
+		json_int_t c = json_integer_value(json_object_get(w.reply, "exitCode"));
+		code = c < 0 ? 125 : (int)c;
+	}
+	json_decref(w.reply);
+	error_release(&w.err);
+	return code;
+}
+
 static const char exec_usage[] =
-	"Usage: container exec [-d] [-i] [-e K=V] [-u USER] [-w DIR] "
+	"Usage: container exec [-d] [-i] [-t] [-e K=V] [-u USER] [-w DIR] "
 	"CONTAINER COMMAND [ARG...]\n"
 	"\n"
 	"Runs a command in a running container (same namespaces, cgroup and\n"
@@ -1133,6 +1319,7 @@ static const char exec_usage[] =
 	"Options:\n"
 	"  -d, --detach            do not wait; print the process id\n"
 	"  -i, --interactive       keep standard input attached\n"
+	"  -t, --tty               give the command a terminal (ours, relayed)\n"
 	"  -e, --env KEY=VALUE     set an environment variable (repeatable)\n"
 	"  -u, --user USER[:GROUP] user name or uid, optional gid\n"
 	"  -w, --workdir DIR       working directory\n"
@@ -1146,7 +1333,7 @@ static int container_exec(struct cli *cli, int argc, char **argv)
 		{"user", required_argument, NULL, 'u'}, {"workdir", required_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},	{0},
 	};
-	bool detach = false, interactive = false;
+	bool detach = false, interactive = false, tty = false;
 	_cleanup_json_ json_t *request = json_object();
 	json_t *env = json_array();
 	json_object_set_new(request, "env", env);
@@ -1160,7 +1347,8 @@ static int container_exec(struct cli *cli, int argc, char **argv)
 			interactive = true;
 			break;
 		case 't':
-			break; /* no terminal yet: output goes to the caller's own descriptors */
+			tty = true;
+			break;
 		case 'e':
 			json_array_append_new(env, json_string(optarg));
 			break;
@@ -1189,30 +1377,44 @@ static int container_exec(struct cli *cli, int argc, char **argv)
 		json_array_append_new(args, json_string(argv[i]));
 	json_object_set_new(request, "id", json_string(id));
 	json_object_set_new(request, "args", args);
-	json_object_set_new(request, "stdio",
-			    json_pack("[bbb]", !detach && interactive, !detach, !detach));
+	/* -d -t: nobody would read the terminal, so there is none (the
+	 * output goes nowhere either way) */
+	tty = tty && !detach;
+	bool pass = !detach && !tty;
+	json_object_set_new(request, "stdio", json_pack("[bbb]", pass && interactive, pass, pass));
 	int fds[3];
 	unsigned n = 0;
-	if (!detach) {
+	if (pass) {
 		if (interactive)
 			fds[n++] = STDIN_FILENO;
 		fds[n++] = STDOUT_FILENO;
 		fds[n++] = STDERR_FILENO;
 	}
+	if (tty) {
+		json_object_set_new(request, "tty", json_true());
+		json_t *size = terminal_size();
+		if (size)
+			json_object_set_new(request, "terminalSize", size);
+	}
 	_cleanup_error_ struct error err = ERROR_INIT;
 	_cleanup_json_ json_t *started = NULL;
-	if (call(cli, "containerCreateProcess", request, fds, n, &started, 30000, &err) < 0)
+	int master = -1;
+	if (call_fd(cli, "containerCreateProcess", request, fds, n, &started, &master, &err) < 0)
 		return engine_error(&err);
 	json_int_t pid = json_integer_value(json_object_get(started, "pid"));
 	if (detach) {
 		printf("%lld\n", (long long)pid);
 		return CLI_OK;
 	}
+	if (tty && master < 0)
+		return cli_fail("the API server sent no terminal");
 	static const int forward[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
 	struct sigaction sa = {.sa_handler = on_signal};
 	for (size_t i = 0; i < ARRAY_SIZE(forward); i++)
 		sigaction(forward[i], &sa, NULL);
 	_cleanup_json_ json_t *wait = json_pack("{s:s,s:I}", "id", id, "pid", pid);
+	if (tty)
+		return exec_relay(cli, id, pid, master, interactive, wait);
 	_cleanup_json_ json_t *reply = NULL;
 	for (;;) {
 		int rc = call(cli, "containerWait", wait, NULL, 0, &reply, 1000, &err);

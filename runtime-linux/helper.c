@@ -96,6 +96,8 @@ struct helper {
 	int log_fd;
 	struct waiter *waiters;
 	struct loop_timer *kill_timer;
+	struct loop_timer *eof_timer; /* -t: end-of-file characters after piped input */
+	int eofs;
 	struct seccomp_program seccomp;
 	struct cgroup *cg;
 	struct cgroup_join join;
@@ -401,6 +403,22 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 }
 
 /* With -t: the client's keystrokes go into the pty. */
+/* The terminal's end-of-file character, and again every 50 ms (40 times
+ * at most) while the container runs: one that arrives before the program
+ * switched its terminal out of canonical mode (a shell's line editor does)
+ * turns into a NUL and is lost. */
+static void eof_timer(struct loop *loop, void *data)
+{
+	struct helper *h = data;
+	h->eof_timer = NULL;
+	if (h->pty_master < 0 || h->state != STATE_RUNNING || h->eofs >= 40)
+		return;
+	if (write(h->pty_master, "\x04", 1) < 0)
+		return;
+	h->eofs++;
+	h->eof_timer = loop_add_timer(loop, 50, eof_timer, h);
+}
+
 static void tty_stdin_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct helper *h = data;
@@ -410,8 +428,8 @@ static void tty_stdin_event(struct loop *loop, int fd, uint32_t events, void *da
 		return;
 	if (n <= 0 || h->pty_master < 0) {
 		/* the end of piped input: the terminal's end-of-file character */
-		if (n == 0 && h->pty_master >= 0 && write(h->pty_master, "\x04", 1) < 0) {
-		}
+		if (n == 0 && h->pty_master >= 0)
+			eof_timer(loop, h);
 		loop_remove_fd(h->tty_stdin_src);
 		h->tty_stdin_src = NULL;
 		return;
@@ -434,6 +452,13 @@ static void tty_stdin_event(struct loop *loop, int fd, uint32_t events, void *da
  * client's stdin is copied in. */
 static int tty_attach(struct helper *h, int master, struct error *err)
 {
+	if (h->eof_timer) {
+		loop_cancel_timer(h->eof_timer);
+		h->eof_timer = NULL;
+	}
+	h->eofs = 0;
+	if (h->pty_master >= 0)
+		close(h->pty_master); /* the terminal of an earlier start */
 	h->pty_master = master;
 	/* No O_NONBLOCK here: the flag belongs to the open file description,
 	 * which the master shares; epoll says when one read will not block. */
@@ -560,6 +585,7 @@ static int start_container(struct helper *h, struct error *err)
 			.rootfs = rootfs,
 			.readonly_rootfs = json_is_true(json_object_get(c, "readOnly")),
 			.argv = (const char *const *)argv,
+			.init = json_string_value(json_object_get(c, "init")),
 			.env = (const char *const *)env,
 			.cwd = json_string_value(json_object_get(process, "cwd")),
 			.uid = (uid_t)json_integer_value(json_object_get(process, "uid")),
@@ -824,6 +850,19 @@ static int route_create_process(void *ctx, struct ipc_request *req, json_t **rep
 	    json_get_int(req->body, "gid", false, &gid, err) < 0 ||
 	    json_get_array(req->body, "stdio", false, &stdio, err) < 0)
 		return -err->code;
+	/* tty: the process gets a terminal of the container's own devpts; its
+	 * master goes back with the reply and the caller relays it */
+	bool tty = false;
+	json_t *size = NULL;
+	int64_t rows = 0, cols = 0;
+	if (json_get_bool(req->body, "tty", false, &tty, err) < 0 ||
+	    json_get_object(req->body, "terminalSize", false, &size, err) < 0 ||
+	    (size && (json_get_int(size, "rows", true, &rows, err) < 0 ||
+		      json_get_int(size, "cols", true, &cols, err) < 0)))
+		return -err->code;
+	if (rows < 0 || cols < 0 || rows > 65535 || cols > 65535)
+		return error_set(err, EINVAL, "a terminal of %lld x %lld is not possible",
+				 (long long)rows, (long long)cols);
 	if (h->state != STATE_RUNNING || h->init_exited)
 		return error_set(err, EINVAL, "container %s is not running", h->id);
 	if (json_array_size(args) == 0)
@@ -856,6 +895,7 @@ static int route_create_process(void *ctx, struct ipc_request *req, json_t **rep
 					json_array_size(add), (const char *const *)drops,
 					json_array_size(drop), &caps, err);
 	pid_t pid = 0;
+	int master = -1;
 	if (rc == 0) {
 		struct spawn_config cfg = {
 			.argv = (const char *const *)argv,
@@ -872,9 +912,17 @@ static int route_create_process(void *ctx, struct ipc_request *req, json_t **rep
 			.caps = caps,
 			.seccomp = h->seccomp.filter ? &h->seccomp : NULL,
 			.stdio = {fds[0], fds[1], fds[2]},
+			.tty = tty,
+			.pty_master = tty ? &master : NULL,
+			.rows = (unsigned short)rows,
+			.cols = (unsigned short)cols,
 			.cgroup = h->cg ? &h->join : NULL,
 		};
 		rc = spawn_exec(h->init_pid, &cfg, &pid, err);
+		if (rc == 0 && tty && master < 0) {
+			kill(pid, SIGKILL);
+			rc = error_set(err, EIO, "the process opened no terminal");
+		}
 	}
 	for (int k = 0; k < 3; k++)
 		if (fds[k] >= 0)
@@ -883,15 +931,22 @@ static int route_create_process(void *ctx, struct ipc_request *req, json_t **rep
 	strings_free(envp);
 	strings_free(adds);
 	strings_free(drops);
-	if (rc < 0)
+	if (rc < 0) {
+		if (master >= 0)
+			close(master);
 		return rc;
+	}
 	struct exec_process *p = xzalloc(sizeof(*p));
 	p->pid = pid;
 	p->exit_code = -1;
 	p->next = h->execs;
 	h->execs = p;
-	log_info("container %s: exec %d", h->id, (int)pid);
+	log_info("container %s: exec %d%s", h->id, (int)pid, tty ? " with a terminal" : "");
 	*reply = exec_json(p);
+	if (master >= 0) {
+		req->reply_fds[0] = master; /* ours no longer: closed once sent */
+		req->reply_nfds = 1;
+	}
 	return 0;
 }
 

@@ -268,6 +268,10 @@ static void set_stdio(int sync, const struct spawn_config *cfg)
 }
 
 /* Everything after the root is in place: identity and confinement, exec. */
+/* Where --init's binary appears in the container: on our own /dev tmpfs, so
+ * that the image's files stay as they are. */
+#define INIT_PATH "/dev/.container-init"
+
 static void __attribute__((noreturn)) confine_and_exec(int sync, const struct spawn_config *cfg)
 {
 	for (size_t i = 0; i < cfg->nrlimits; i++) {
@@ -306,6 +310,25 @@ static void __attribute__((noreturn)) confine_and_exec(int sync, const struct sp
 		child_fail(sync, errno, "no_new_privs");
 	if (cfg->seccomp && seccomp_program_install(cfg->seccomp, &e) < 0)
 		child_fail(sync, 0, "%s", e.message);
+	if (cfg->init) {
+		/* what exec would say about the command, said here, where it
+		 * still reaches the caller as an error rather than an exit code */
+		if (access(path, X_OK) < 0)
+			child_fail(sync, errno, "exec %s", cfg->argv[0]);
+		size_t n = 0;
+		while (cfg->argv[n])
+			n++;
+		const char **argv = calloc(n + 3, sizeof(*argv));
+		if (!argv)
+			child_fail(sync, ENOMEM, "exec the init");
+		argv[0] = INIT_PATH;
+		argv[1] = "--";
+		argv[2] = path;
+		for (size_t i = 1; i < n; i++)
+			argv[i + 2] = cfg->argv[i];
+		execve(INIT_PATH, (char *const *)argv, (char *const *)cfg->env);
+		child_fail(sync, errno, "exec the init %s", INIT_PATH);
+	}
 	execve(path, (char *const *)cfg->argv, (char *const *)cfg->env);
 	child_fail(sync, errno, "exec %s", cfg->argv[0]);
 }
@@ -482,6 +505,12 @@ container_child(int sync, const struct spawn_config *cfg, bool into)
 		if (etc[i].source && mount_in_root(rootfd, etc[i].source, etc[i].target, NULL,
 						   MS_BIND, NULL, true) < 0)
 			child_fail(sync, errno, "bind %s", etc[i].target);
+	/* read-only, so that no one in the container can write to it through
+	 * /proc/1/exe (the file is the host's) */
+	if (cfg->init &&
+	    (mount_in_root(rootfd, cfg->init, INIT_PATH, NULL, MS_BIND, NULL, true) < 0 ||
+	     remount_readonly_in_root(rootfd, INIT_PATH) < 0))
+		child_fail(sync, errno, "bind the init %s", cfg->init);
 	for (size_t i = 0; i < cfg->nmounts; i++) {
 		const struct spawn_mount *m = &cfg->mounts[i];
 		int r;
@@ -651,9 +680,13 @@ int spawn_exec(pid_t target, const struct spawn_config *cfg, pid_t *pid_out, str
 		char go;
 		if (read(sv[1], &go, 1) != 1)
 			_exit(125);
-		set_stdio(sv[1], cfg);
-		if (!cfg->tty)
-			setsid();
+		if (cfg->tty && cfg->pty_master) {
+			open_own_pty(sv[1], cfg);
+		} else {
+			set_stdio(sv[1], cfg);
+			if (!cfg->tty)
+				setsid();
+		}
 		confine_and_exec(sv[1], cfg);
 	}
 	close(sv[1]);

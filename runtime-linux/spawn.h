@@ -33,8 +33,12 @@ struct spawn_config {
 	bool readonly_rootfs;
 
 	const char *const *argv; /* argv[0] is looked up in PATH of env when it has no '/' */
-	const char *const *env;	 /* NULL-terminated "K=V" */
-	const char *cwd;	 /* default "/" */
+	/* --init: the host path of container-init, bound read-only into the
+	 * container's /dev and run as its pid 1, which runs argv; NULL: argv is
+	 * pid 1. */
+	const char *init;
+	const char *const *env; /* NULL-terminated "K=V" */
+	const char *cwd;	/* default "/" */
 	uid_t uid;
 	gid_t gid;
 	const gid_t *groups;

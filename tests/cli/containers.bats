@@ -554,6 +554,55 @@ run_d() {
 
 # --- isolation -----------------------------------------------------------------------
 
+@test "--init: a tiny init is pid 1 and the command its child; zombies reaped; signals forwarded; exit codes" {
+	# an orphan that exits stays a zombie under a pid 1 that never reaps
+	# (sleep), unless the init is pid 1
+	zombies() { container exec "$1" sh -c 'ps -o stat | grep -c "^Z"'; }
+	has_zombie() { [[ "$(zombies "$1")" == 1 ]]; }
+	run_d --name plain busybox sh -c '(sleep 0.1 &); exec sleep 1000'
+	wait_until 5 has_zombie plain
+	run_d --name reaped --init busybox sh -c '(sleep 0.1 &); exec sleep 1000'
+	sleep 0.5
+	run zombies reaped
+	[[ "$output" == 0 ]]
+	container rm -f plain reaped >/dev/null
+
+	run container run --rm --init busybox sh -c 'cat /proc/1/cmdline | tr "\0" " "; echo; echo $$; exit 4'
+	assert_status 4
+	[[ "$(sed -n 1p <<<"$output")" == "/dev/.container-init -- /bin/sh -c "* ]]
+	[[ "$(sed -n 2p <<<"$output")" == 2 ]]
+	# the init's binary is the host's: read-only inside
+	run container run --rm --init busybox sh -c 'echo x > /proc/1/exe'
+	assert_status 1
+	assert_output_contains "Read-only file system"
+	# the image is left as it was: nothing added to its /dev or /
+	run container run --rm --init busybox ls -a /
+	assert_output_lacks container-init
+
+	# errors about the command are the engine's, as without --init
+	run -127 container run --rm --init busybox no-such-command
+	assert_status 127
+	run container run --rm --init busybox /etc/passwd
+	assert_status 126
+
+	# stop: SIGTERM goes through the init to the command (a shell as pid 1
+	# would ignore it and wait for SIGKILL)
+	run_d --init --name inited busybox sh -c 'sleep 1000'
+	local t0
+	t0="$(now_ms)"
+	run container stop inited
+	assert_status 0
+	(($(now_ms) - t0 < 3000))
+	[[ "$(inspect_field inited exitCode)" == 143 ]]
+	run container start inited
+	assert_status 0
+	run container kill -s USR1 inited
+	assert_status 0
+	wait_until 5 is_state inited stopped
+	[[ "$(inspect_field inited exitCode)" == 138 ]]
+	container rm inited >/dev/null
+}
+
 @test "isolation: pid 1 is the command, no host pids, own hostname" {
 	run container run --rm busybox sh -c 'echo $$'
 	assert_status 0

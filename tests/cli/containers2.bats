@@ -483,14 +483,10 @@ stats_pids() {
 # --- terminals -----------------------------------------------------------------
 
 @test "-t: a terminal of the caller's size; -it with piped input; -t without -i" {
-	# The size comes with a resize call right after the start: the container
-	# polls until it is there (the first TIOCGWINSZ may still see 0x0). No
-	# --rm: one that is gone before the CLI's wait call arrives makes `run`
-	# fail with "no such container". With -i the helper makes the caller's
-	# terminal non-blocking and drops output it cannot write at once, so what
-	# -it containers print is checked in their logs (a terminal's output is
+	# The size is set before the command runs: no polling for it. What -it
+	# containers print is checked in their logs (a terminal's output is
 	# logged too).
-	local size='i=0; until s=$(stty size 2>/dev/null); [ -n "$s" ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.02; done; echo "$s"'
+	local size='stty size'
 	run in_pty "stty rows 30 cols 100; container run -t --name sized busybox sh -c 'tty; $size; echo \$TERM'"
 	assert_status 0
 	[[ "$output" == "/dev/pts/0"$'\n'"30 100"$'\n'"xterm" ]]
@@ -518,6 +514,37 @@ stats_pids() {
 	[[ "$output" == "not a tty" ]]
 	run container rm sized sizedi piped t1 t2 t3
 	assert_status 0
+}
+
+@test "exec -t: a terminal of the container's own devpts, the caller's size, exit codes; -it with piped input; -dt" {
+	run_d --name box busybox sleep 1000
+	run in_pty "stty rows 41 cols 123; container exec -t box sh -c 'tty; stty size; exit 5'"
+	assert_status 5
+	[[ "$(tr -d '\r' <<<"$output")" == "/dev/pts/0"$'\n'"41 123" ]]
+	# no terminal needed on the caller's side; the output is relayed
+	run container exec -t box sh -c 'test -t 0 && test -t 1 && echo both-terminals'
+	assert_status 0
+	[[ "$(tr -d '\r' <<<"$output")" == both-terminals ]]
+	# -it: typed input reaches the shell; the end of it ends the shell
+	run bash -c 'printf "echo h\"\"i\nexit 7\n" | container exec -it box sh 3>&-'
+	assert_status 7
+	tr -d '\r' <<<"$output" | grep -qx hi
+	run bash -c 'printf "echo x\n" | container exec -it box sh 3>&-'
+	assert_status 0
+	# -d -t: detached, no terminal to relay
+	run container exec -dt box true
+	assert_status 0
+	[[ "$output" =~ ^[0-9]+$ ]]
+	# a missing command in a terminal
+	run -127 container exec -t box no-such-command
+	assert_status 127
+	assert_output_contains "no-such-command"
+	# no terminal descriptor stays in the helper
+	local helper
+	helper="$(sed -n 's/.*"helperPid":\([0-9]*\).*/\1/p' "$CONTAINER_APP_ROOT/containers/$ID/state.json")"
+	[[ -n "$helper" ]]
+	run bash -c "ls -l /proc/$helper/fd | grep -c ptmx"
+	[[ "$output" == 0 ]]
 }
 
 # --- mounts --------------------------------------------------------------------
