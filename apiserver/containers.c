@@ -13,6 +13,7 @@
 #include "json/jsonutil.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/rlimit.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -723,6 +724,14 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 			name, strlen(name) > 64 ? "..." : "");
 	if (hostname && (strlen(hostname) > 63 || !name_valid(hostname)))
 		return error_set(err, EINVAL, "invalid hostname '%s'", hostname);
+	size_t ui;
+	json_t *uv;
+	json_array_foreach(ulimits, ui, uv)
+	{
+		struct rlimit_setting rl;
+		if (rlimit_parse(json_string_value(uv), &rl, err) < 0)
+			return -err->code;
+	}
 	_cleanup_free_ char *init_path =
 		xasprintf("%s/libexec/container/container-init", api->paths.install_root);
 	if (init && access(init_path, X_OK) < 0)

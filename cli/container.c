@@ -1472,19 +1472,49 @@ static void print_entry(const struct log_entry *e, bool timestamps)
 	fflush(out);
 }
 
-static const char logs_usage[] = "Usage: container logs [-f] [-n N] [--timestamps] [--since TIME] "
-				 "CONTAINER\n"
-				 "\n"
-				 "Prints what the container wrote to stdout (here on stdout) and\n"
-				 "stderr (here on stderr).\n"
-				 "\n"
-				 "Options:\n"
-				 "  -f, --follow       keep printing until the container stops\n"
-				 "  -n, --tail N       only the last N lines\n"
-				 "  -t, --timestamps   prefix each line with its time\n"
-				 "  --since TIME       lines since an RFC 3339 time or a duration "
-				 "(10m)\n"
-				 "  -h, --help         show this help\n";
+/* --since: Unix seconds (as Docker: digits, maybe a fraction), an RFC 3339
+ * time or date, or a duration back from now. */
+static bool parse_since(const char *text, int64_t *ns)
+{
+	char *end;
+	if (text[0] >= '0' && text[0] <= '9' && strspn(text, "0123456789.") == strlen(text)) {
+		errno = 0;
+		double secs = strtod(text, &end);
+		if (*end || errno || secs > 9e9)
+			return false;
+		*ns = (int64_t)(secs * 1e9);
+		return true;
+	}
+	if (time_parse_rfc3339_ns(text, ns))
+		return true;
+	int64_t ms = time_parse_duration_ms(text);
+	if (ms < 0)
+		return false;
+	*ns = (time_realtime_ms() - ms) * 1000000;
+	return true;
+}
+
+/* A line older than --since (one whose time cannot be read is kept). */
+static bool before(const struct log_entry *e, int64_t since_ns)
+{
+	int64_t t;
+	return since_ns >= 0 && time_parse_rfc3339_ns(e->stamp, &t) && t < since_ns;
+}
+
+static const char logs_usage[] =
+	"Usage: container logs [-f] [-n N] [--timestamps] [--since TIME] "
+	"CONTAINER\n"
+	"\n"
+	"Prints what the container wrote to stdout (here on stdout) and\n"
+	"stderr (here on stderr).\n"
+	"\n"
+	"Options:\n"
+	"  -f, --follow       keep printing until the container stops\n"
+	"  -n, --tail N       only the last N lines\n"
+	"  -t, --timestamps   prefix each line with its time\n"
+	"  --since TIME       lines since a time (RFC 3339, a date, Unix seconds) or a duration "
+	"(10m)\n"
+	"  -h, --help         show this help\n";
 
 static int container_logs(struct cli *cli, int argc, char **argv)
 {
@@ -1495,7 +1525,7 @@ static int container_logs(struct cli *cli, int argc, char **argv)
 	};
 	bool follow = false, timestamps = false;
 	long tail = -1;
-	char since[40] = "";
+	int64_t since_ns = -1;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "fn:th", options, NULL)) != -1) {
 		switch (opt) {
@@ -1514,20 +1544,14 @@ static int container_logs(struct cli *cli, int argc, char **argv)
 		case 't':
 			timestamps = true;
 			break;
-		case 's': {
-			int64_t ms = time_parse_duration_ms(optarg);
-			if (ms >= 0)
-				time_format_rfc3339(time_realtime_ms() - ms, since, sizeof(since));
-			else if (strlen(optarg) >= 10 && optarg[4] == '-')
-				snprintf(since, sizeof(since), "%s", optarg);
-			else {
-				cli_fail("--since wants a time (2026-01-02T15:04:05Z) or a "
-					 "duration (10m), not '%s'",
+		case 's':
+			if (!parse_since(optarg, &since_ns)) {
+				cli_fail("--since wants a time (2026-01-02T15:04:05Z, 2026-01-02, "
+					 "or Unix seconds) or a duration (10m), not '%s'",
 					 optarg);
 				return CLI_USAGE;
 			}
 			break;
-		}
 		case 'h':
 			fputs(logs_usage, stdout);
 			return CLI_OK;
@@ -1566,7 +1590,7 @@ static int container_logs(struct cli *cli, int argc, char **argv)
 			break; /* a line still being written: the follow loop takes it */
 		line[len - 1] = '\0';
 		struct log_entry e;
-		if (!parse_log_line(line, &e) || (since[0] && strcmp(e.stamp, since) < 0))
+		if (!parse_log_line(line, &e) || before(&e, since_ns))
 			continue;
 		lines = xrealloc(lines, sizeof(char *) * (n + 1));
 		lines[n++] = xstrdup(line);

@@ -5,6 +5,7 @@
 #define CONTAINER_SECURITY_H
 
 #include "util/error.h"
+#include "util/rlimit.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,15 +62,6 @@ int seccomp_program_install(const struct seccomp_program *p, struct error *err);
 
 /* ---- rlimits ---- */
 
-struct rlimit_setting {
-	int resource; /* RLIMIT_* */
-	uint64_t soft, hard;
-};
-/* "nofile=1024:2048", "nproc=512", "core=-1" (unlimited); names as Docker's
- * --ulimit (core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile,
- * nproc, rss, rtprio, rttime, sigpending, stack). EINVAL naming the bad part;
- * soft > hard is an error. */
-int rlimit_parse(const char *text, struct rlimit_setting *out, struct error *err);
 /* Clamps to the current hard limit of the calling process when lowering is
  * all it may do (no CAP_SYS_RESOURCE on the host), then setrlimit. */
 int rlimit_apply(const struct rlimit_setting *r, struct error *err);

@@ -99,6 +99,73 @@ void time_format_rfc3339(int64_t realtime_ms, char *buf, size_t len)
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(realtime_ms % 1000));
 }
 
+/* n decimal digits at *p into *out; advances *p. */
+static bool digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];
+		if (c < '0' || c > '9')
+			return false;
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+bool time_parse_rfc3339_ns(const char *text, int64_t *out)
+{
+	const char *p = text;
+	int year, mon, day, hour = 0, min = 0, sec = 0;
+	int64_t frac_ns = 0, offset_s = 0;
+	if (!p || !digits(&p, 4, &year) || *p++ != '-' || !digits(&p, 2, &mon) || *p++ != '-' ||
+	    !digits(&p, 2, &day))
+		return false;
+	if (*p) {
+		if (*p != 'T' && *p != 't' && *p != ' ')
+			return false;
+		p++;
+		if (!digits(&p, 2, &hour) || *p++ != ':' || !digits(&p, 2, &min) || *p++ != ':' ||
+		    !digits(&p, 2, &sec))
+			return false;
+		if (*p == '.') {
+			p++;
+			int64_t scale = 100000000;
+			if (*p < '0' || *p > '9')
+				return false;
+			for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
+				frac_ns += scale * (*p - '0');
+		}
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int sign = *p++ == '-' ? -1 : 1, oh, om;
+			if (!digits(&p, 2, &oh) || *p++ != ':' || !digits(&p, 2, &om) || oh > 23 ||
+			    om > 59)
+				return false;
+			offset_s = sign * (oh * 3600 + om * 60);
+		} else {
+			return false;
+		}
+		if (*p)
+			return false;
+	}
+	if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+		return false;
+	/* days since the epoch of a proleptic Gregorian date (Howard Hinnant's
+	 * days_from_civil) */
+	int y = year - (mon <= 2);
+	int era = (y >= 0 ? y : y - 399) / 400;
+	int yoe = y - era * 400;
+	int doy = (153 * (mon + (mon > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	int64_t days = (int64_t)era * 146097 + doe - 719468;
+	int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - offset_s;
+	*out = secs * 1000000000 + frac_ns;
+	return true;
+}
+
 int64_t time_parse_duration_ms(const char *text)
 {
 	static const struct {

@@ -66,6 +66,10 @@ int64_t time_realtime_ms(void);
 void time_format_rfc3339(int64_t realtime_ms, char *buf, size_t len);
 /* Parses "90s", "5m", "2h", "1d", "250ms"; returns milliseconds or -1. */
 int64_t time_parse_duration_ms(const char *text);
+/* Parses an RFC 3339 time ("2026-11-23T14:07:11Z", fractions of a second,
+ * "+01:00" offsets, a lowercase t/z) or a date ("2026-11-23", midnight UTC)
+ * into nanoseconds since the epoch; false if it is neither. */
+bool time_parse_rfc3339_ns(const char *text, int64_t *out);
 
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);

@@ -293,6 +293,24 @@ stats_pids() {
 	[[ -z "$output" && -z "$stderr" ]]
 	run --separate-stderr container logs --since 2000-01-01T00:00:00Z lg
 	[[ "$output" == "out1"$'\n'"out2"$'\n'"tail" && "$stderr" == err1 ]]
+	# times, not text: the second line's own stamp keeps it and what follows,
+	# written in another zone or with fewer digits too
+	local second
+	second="$(container logs -t lg | sed -n 2p | cut -d' ' -f1)"
+	run --separate-stderr container logs --since "$second" lg
+	[[ "$output" == "out2"$'\n'"tail" && -z "$stderr" ]]
+	local frac="${second:20:9}" shifted
+	shifted="$(date -u -d "${second:0:19}Z +1 hour" '+%Y-%m-%dT%H:%M:%S')"
+	run --separate-stderr container logs --since "${shifted}.${frac}+01:00" lg
+	[[ "$output" == "out2"$'\n'"tail" && -z "$stderr" ]]
+	# with one digit of the fraction (a little earlier): out2 still in
+	run --separate-stderr container logs --since "${second:0:19}.${frac:0:1}Z" lg
+	[[ "$output" == *"out2"* ]]
+	# Unix seconds, as Docker
+	run --separate-stderr container logs --since 946684800 lg
+	[[ "$output" == "out1"$'\n'"out2"$'\n'"tail" && "$stderr" == err1 ]]
+	run --separate-stderr container logs --since "$(($(date +%s) + 3600))" lg
+	[[ -z "$output" && -z "$stderr" ]]
 	run container logs --since yesterday lg
 	assert_status 2
 	assert_output_contains "--since wants a time"
@@ -712,7 +730,7 @@ stats_pids() {
 
 # --- ulimits, env files, workdir ---------------------------------------------------
 
-@test "--ulimit sets limits; an unknown one is refused (125) and leaves nothing" {
+@test "--ulimit sets limits; an unknown one is refused (125; create: 1) before anything exists" {
 	run crun --ulimit nofile=100:200 busybox sh -c 'ulimit -n; ulimit -Hn'
 	assert_status 0
 	[[ "$output" == "100"$'\n'"200" ]]
@@ -728,6 +746,13 @@ stats_pids() {
 	assert_output_contains "soft limit above the hard limit"
 	run container run --rm --ulimit nofile busybox true
 	assert_status 125
+	# create refuses them too, before anything exists
+	run container create --ulimit bogus=1 busybox true
+	assert_status 1
+	assert_output_contains 'unknown name "bogus"'
+	run container create --ulimit nofile=x busybox true
+	assert_status 1
+	assert_output_contains 'bad soft limit "x"'
 	run container ls -aq
 	[[ -z "$output" ]]
 	[[ "$(bundle_count)" == 0 ]]

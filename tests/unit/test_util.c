@@ -27,6 +27,45 @@ static void test_durations(void **state)
 	assert_int_equal(time_parse_duration_ms("99999999999999999999d"), -1);
 }
 
+static void test_rfc3339_parse(void **state)
+{
+	int64_t ns = 0;
+	assert_true(time_parse_rfc3339_ns("1970-01-01T00:00:00Z", &ns));
+	assert_int_equal(ns, 0);
+	assert_true(time_parse_rfc3339_ns("2026-11-23T14:07:11Z", &ns));
+	assert_int_equal(ns, 1795442831LL * 1000000000);
+	assert_true(time_parse_rfc3339_ns("2026-11-23T14:07:11.5Z", &ns));
+	assert_int_equal(ns, 1795442831LL * 1000000000 + 500000000);
+	/* nine digits as the logs write them: compared as times, not text */
+	int64_t a, b;
+	assert_true(time_parse_rfc3339_ns("2026-11-23T14:07:11.123456789Z", &a));
+	assert_true(time_parse_rfc3339_ns("2026-11-23T14:07:11.2Z", &b));
+	assert_true(a < b);
+	assert_int_equal(a % 1000000000, 123456789);
+	assert_true(time_parse_rfc3339_ns("2026-11-23T15:07:11+01:00", &ns));
+	assert_int_equal(ns, 1795442831LL * 1000000000);
+	assert_true(time_parse_rfc3339_ns("2026-11-23t13:37:11-00:30", &ns));
+	assert_int_equal(ns, 1795442831LL * 1000000000);
+	assert_true(time_parse_rfc3339_ns("2026-11-23", &ns));
+	assert_int_equal(ns, 1795392000LL * 1000000000);
+	assert_true(time_parse_rfc3339_ns("2024-02-29T00:00:00Z", &ns));
+	assert_int_equal(ns, 1709164800LL * 1000000000);
+	static const char *const bad[] = {"",
+					  "2026",
+					  "2026-11-23T14:07",
+					  "2026-11-23T14:07:11",
+					  "2026-11-23T14:07:11.Z",
+					  "2026-13-01T00:00:00Z",
+					  "2026-11-23T24:00:00Z",
+					  "2026-11-23T14:07:11Zjunk",
+					  "2026-11-23T14:07:11+0100",
+					  "10m"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (time_parse_rfc3339_ns(bad[i], &ns))
+			fail_msg("accepted \"%s\"", bad[i]);
+	assert_false(time_parse_rfc3339_ns(NULL, &ns));
+}
+
 static void test_rfc3339(void **state)
 {
 	char buf[40];
@@ -117,11 +156,9 @@ static void test_timers_fire_in_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_rfc3339),
-		cmocka_unit_test(test_error_convention),
-		cmocka_unit_test(test_atomic_write),
-		cmocka_unit_test(test_timers_fire_in_order),
+		cmocka_unit_test(test_durations),     cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_rfc3339_parse), cmocka_unit_test(test_error_convention),
+		cmocka_unit_test(test_atomic_write),  cmocka_unit_test(test_timers_fire_in_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
