@@ -250,6 +250,18 @@ static void answer(struct pending **list, json_t *body, const struct error *e)
 
 static void add_pending(struct pending **list, struct ipc_request *req)
 {
+	/* callers that went away (a waiting `run` reconnects every second)
+	 * leave here, so that the list holds live ones only */
+	for (struct pending **pp = list; *pp;) {
+		struct pending *gone = *pp;
+		if (ipc_conn_is_open(gone->conn)) {
+			pp = &gone->next;
+			continue;
+		}
+		*pp = gone->next;
+		ipc_conn_unref(gone->conn);
+		free(gone);
+	}
 	struct pending *p = xzalloc(sizeof(*p));
 	p->conn = ipc_conn_ref(req->conn);
 	p->id = req->id;

@@ -101,6 +101,7 @@ fi
 step "CLI tests (bats)"
 export CONTAINER_TEST_PREFIX="$root/build/install"
 export IPC_PROBE="$root/build/debug/tests/tools/ipc-probe"
+export SYSCALL_PROBE="$root/build/debug/tests/tools/syscall-probe"
 bats --tap tests/cli 2>&1 | tee build/bats.log
 ok=$(grep -cE '^ok ' build/bats.log || true)
 notok=$(grep -cE '^not ok ' build/bats.log || true)

@@ -6,6 +6,7 @@
 #
 #   CONTAINER_TEST_PREFIX  install prefix (default: <repo>/build/install)
 #   IPC_PROBE              the ipc-probe tool (default: <repo>/build/debug/tests/tools/ipc-probe)
+#   SYSCALL_PROBE          the static syscall-probe tool (same directory)
 #
 # Tear-down stops the API server this test started and then fails the test if
 # anything of it is left behind (assert_no_leaks).
@@ -15,6 +16,7 @@
 CT_REPO_ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
 : "${CONTAINER_TEST_PREFIX:=$CT_REPO_ROOT/build/install}"
 : "${IPC_PROBE:=$CT_REPO_ROOT/build/debug/tests/tools/ipc-probe}"
+: "${SYSCALL_PROBE:=$CT_REPO_ROOT/build/debug/tests/tools/syscall-probe}"
 
 # The longest socket path under a run root ("<run-root>/apiserver.sock");
 # sun_path holds 107 bytes plus the terminating NUL.
