@@ -5,6 +5,7 @@
  */
 #include "apiserver.h"
 #include "build-info.h"
+#include "cgroup.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -70,6 +71,27 @@ static gid_t admin_group(void)
 	log_warn("group %s does not exist and could not be created: only root may use the API",
 		 ADMIN_GROUP);
 	return (gid_t)-1;
+}
+
+/* On a pure v2 host our own cgroup must hold no process to give containers
+ * controllers: we (and the plugins and helpers we start) move into its
+ * "supervisor" leaf first. Containers then fail with a clear error if
+ * that was not possible. */
+static void enter_cgroup_leaf(void)
+{
+	struct cgroup_layout layout;
+	struct error err = ERROR_INIT;
+	if (cgroup_detect(NULL, &layout, &err) == 0) {
+		char *moved = NULL;
+		int r = cgroup_enter_leaf(&layout, NULL, &moved, &err);
+		if (r > 0)
+			log_info("moved into cgroup %s, out of the way of the containers'", moved);
+		free(moved);
+		cgroup_layout_release(&layout);
+	}
+	if (err.message)
+		log_warn("cgroups: %s", err.message);
+	error_release(&err);
 }
 
 /* Takes the run root's pid-file lock. The lock, not the file, says that an
@@ -250,6 +272,7 @@ static int apiserver_start(struct apiserver *api, int *ready_fd, struct error *e
 	if (ipc_server_listen(api->loop, &opts, &api->server, err) < 0)
 		return -err->code;
 
+	enter_cgroup_leaf();
 	api->supervisor = supervisor_new(api);
 	supervisor_boot(api->supervisor);
 	containers_reconcile(api);

@@ -434,8 +434,16 @@ static int own_cgroups_read(const char *root, struct own_cgroups *own, struct er
 		if (cgroup_path[0] != '/')
 			continue;
 		if (!controllers[0]) {
-			if (strncmp(line, "0:", 2) == 0 && !own->unified)
+			if (strncmp(line, "0:", 2) == 0 && !own->unified) {
+				/* the supervisor's leaf stands for its parent */
 				own->unified = xstrdup(cgroup_path);
+				size_t len = strlen(own->unified), leaf = strlen("/" CGROUP_LEAF);
+				if (len > leaf &&
+				    strcmp(own->unified + len - leaf, "/" CGROUP_LEAF) == 0)
+					own->unified[len - leaf] = '\0';
+				else if (len == leaf && strcmp(own->unified, "/" CGROUP_LEAF) == 0)
+					own->unified[1] = '\0';
+			}
 			continue;
 		}
 		char *name_save = NULL;
@@ -454,6 +462,40 @@ static int own_cgroups_read(const char *root, struct own_cgroups *own, struct er
 static bool own_path_usable(const char *path)
 {
 	return path[0] == '/' && !strstr(path, "/../") && !str_has_suffix(path, "/..");
+}
+
+int cgroup_enter_leaf(const struct cgroup_layout *l, const char *root, char **moved_to,
+		      struct error *err)
+{
+	*moved_to = NULL;
+	bool controllers = false;
+	for (int c = 0; c < CGROUP_NCONTROLLERS; c++)
+		controllers |= l->v2[c];
+	if (!l->unified || !controllers)
+		return 0;
+	/* the path as the kernel has it, before own_cgroups_read's stripping */
+	_cleanup_free_ char *path = root_path(root, "/proc/self/cgroup");
+	_cleanup_free_ char *text = NULL;
+	if (fs_read_file(path, CGROUP_FILE_MAX, &text, NULL, err) < 0)
+		return -1;
+	const char *own = NULL;
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		if (strncmp(line, "0::", 3) == 0)
+			own = line + 3;
+	if (!own || !own_path_usable(own) || strcmp(own, "/") == 0)
+		return 0; /* the root may hold processes and delegate at once */
+	size_t len = strlen(own), leaf = strlen("/" CGROUP_LEAF);
+	if (len >= leaf && strcmp(own + len - leaf, "/" CGROUP_LEAF) == 0)
+		return 0;
+	_cleanup_free_ char *dir = xasprintf("%s%s/" CGROUP_LEAF, l->unified, own);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return error_errno(err, errno, "create %s", dir);
+	/* "0": the writing process, all of its threads */
+	if (cgroup_write(dir, "cgroup.procs", "0", err) < 0)
+		return error_prefix(err, "move into %s", dir);
+	*moved_to = move_ptr(dir);
+	return 1;
 }
 
 /* ---- create ---- */

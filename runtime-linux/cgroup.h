@@ -100,6 +100,19 @@ void cgroup_free(struct cgroup *cg);
 /* The directory in the v2 hierarchy (or NULL), for the cgroup namespace. */
 const char *cgroup_unified_path(const struct cgroup *cg);
 
+/* On v2 a cgroup with processes cannot hand controllers to its children
+ * (only the root may): the API server, whose cgroup would be the
+ * containers' ancestor, moves itself (and so the helpers it starts) into
+ * this leaf of its own cgroup, and "<own>/supervisor" counts as "<own>"
+ * when containers are made. */
+#define CGROUP_LEAF "supervisor"
+/* Moves the calling process into <own v2 cgroup>/supervisor when the
+ * unified hierarchy holds controllers the containers need and the own
+ * cgroup is not the root (root NULL = "/"). Returns 1 with *moved_to (the
+ * new directory; free it) when it moved, 0 when there was no need. */
+int cgroup_enter_leaf(const struct cgroup_layout *l, const char *root, char **moved_to,
+		      struct error *err);
+
 /* The parent cgroup of one instance's containers (one app root), so that
  * instances never share one: "container-<FNV-1a hash of app_root, 8 hex>". */
 char *cgroup_instance_name(const char *app_root);

@@ -299,6 +299,46 @@ static void test_v2_create_limits_stats_destroy(void **state)
 	assert_int_equal(cgroup_destroy(f->cg, &err), 0);
 }
 
+/* Pure v2: the API server moves into <own>/supervisor so that its own
+ * cgroup can delegate; containers still go under <own>. */
+static void test_v2_supervisor_leaf(void **state)
+{
+	struct fake *f = *state;
+	fake_v2_host(f);
+	fake_write(f, V2_APP "/" CGROUP_LEAF "/cgroup.procs", "");
+	struct error err = ERROR_INIT;
+	assert_int_equal(cgroup_detect(f->root, &f->layout, &err), 0);
+	char *moved = NULL;
+	if (cgroup_enter_leaf(&f->layout, f->root, &moved, &err) != 1)
+		fail_msg("did not move: %s", err.message ? err.message : "no error");
+	char *expected = fake_path(f, V2_APP "/" CGROUP_LEAF);
+	assert_string_equal(moved, expected);
+	free(expected);
+	free(moved);
+	assert_fake_content(f, V2_APP "/" CGROUP_LEAF "/cgroup.procs", "0");
+
+	/* now in the leaf: no second move, and the leaf counts as its parent */
+	fake_write(f, "/proc/self/cgroup", "0::/user.slice/app/" CGROUP_LEAF "\n");
+	fake_write(f, V2_APP "/" CGROUP_LEAF "/cgroup.procs", "4242\n");
+	assert_int_equal(cgroup_enter_leaf(&f->layout, f->root, &moved, &err), 0);
+	assert_null(moved);
+	if (cgroup_create(&f->layout, f->root, "ctr", "c1", NULL, &f->cg, &err) < 0)
+		fail_msg("%s", err.message);
+	char *unified = fake_path(f, V2_CT);
+	assert_string_equal(cgroup_unified_path(f->cg), unified);
+	free(unified);
+	assert_fake_content(f, V2_APP "/cgroup.subtree_control", "+cpu +io +memory +pids");
+	assert_false(fake_exists(f, V2_APP "/" CGROUP_LEAF "/ctr"));
+
+	/* the root cgroup may hold processes and delegate: no move */
+	fake_write(f, "/proc/self/cgroup", "0::/\n");
+	assert_int_equal(cgroup_enter_leaf(&f->layout, f->root, &moved, &err), 0);
+	/* a hybrid host's unified hierarchy without controllers: no move */
+	struct cgroup_layout hybrid = {.unified = f->layout.unified};
+	fake_write(f, "/proc/self/cgroup", "0::/user.slice/app\n");
+	assert_int_equal(cgroup_enter_leaf(&hybrid, f->root, &moved, &err), 0);
+}
+
 static void test_v2_existing_dir_with_processes(void **state)
 {
 	struct fake *f = *state;
@@ -918,6 +958,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v2_detect, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_v2_create_limits_stats_destroy, fake_setup,
 						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_v2_supervisor_leaf, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_v2_existing_dir_with_processes, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_v2_missing_control_file, fake_setup,
