@@ -402,7 +402,6 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 	}
 }
 
-/* With -t: the client's keystrokes go into the pty. */
 /* The terminal's end-of-file character, and again every 50 ms (40 times
  * at most) while the container runs: one that arrives before the program
  * switched its terminal out of canonical mode (a shell's line editor does)
@@ -419,6 +418,7 @@ static void eof_timer(struct loop *loop, void *data)
 	h->eof_timer = loop_add_timer(loop, 50, eof_timer, h);
 }
 
+/* With -t: the client's keystrokes go into the pty. */
 static void tty_stdin_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct helper *h = data;

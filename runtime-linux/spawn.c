@@ -267,11 +267,11 @@ static void set_stdio(int sync, const struct spawn_config *cfg)
 	}
 }
 
-/* Everything after the root is in place: identity and confinement, exec. */
 /* Where --init's binary appears in the container: on our own /dev tmpfs, so
  * that the image's files stay as they are. */
 #define INIT_PATH "/dev/.container-init"
 
+/* Everything after the root is in place: identity and confinement, exec. */
 static void __attribute__((noreturn)) confine_and_exec(int sync, const struct spawn_config *cfg)
 {
 	for (size_t i = 0; i < cfg->nrlimits; i++) {
