@@ -81,7 +81,7 @@ if [ ! -d build/fuzz ]; then
 	CC=clang meson setup build/fuzz -Dfuzz=true -Dtests=false >/dev/null
 fi
 if ninja -C build/fuzz >build/fuzz-build.log 2>&1; then
-	for target in frame plugin_config oci_json tar_member; do
+	for target in frame plugin_config oci_json tar_member flags; do
 		work=$(mktemp -d)
 		if build/fuzz/tests/fuzz/fuzz_$target -max_total_time="$FUZZ_SECONDS" \
 			-print_final_stats=0 "$work" "tests/fuzz/corpus/$target" >build/fuzz-$target.log 2>&1; then

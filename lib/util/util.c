@@ -162,6 +162,9 @@ bool time_parse_rfc3339_ns(const char *text, int64_t *out)
 	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 	int64_t days = (int64_t)era * 146097 + doe - 719468;
 	int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - offset_s;
+	/* nanoseconds in 64 bits: the years 1678 to 2261 */
+	if (secs <= INT64_MIN / 1000000000 || secs >= INT64_MAX / 1000000000)
+		return false;
 	*out = secs * 1000000000 + frac_ns;
 	return true;
 }
@@ -181,8 +184,8 @@ int64_t time_parse_duration_ms(const char *text)
 	long long value = strtoll(text, &end, 10);
 	if (errno || end == text || value < 0)
 		return -1;
-	if (*end == '\0')
-		return value * 1000; /* a bare number means seconds */
+	if (*end == '\0') /* a bare number means seconds */
+		return value > INT64_MAX / 1000 ? -1 : value * 1000;
 	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(end, units[i].suffix) == 0) {
 			if (value > INT64_MAX / units[i].ms)

@@ -25,6 +25,7 @@ static void test_durations(void **state)
 	assert_int_equal(time_parse_duration_ms("5x"), -1);
 	assert_int_equal(time_parse_duration_ms("s"), -1);
 	assert_int_equal(time_parse_duration_ms("99999999999999999999d"), -1);
+	assert_int_equal(time_parse_duration_ms("33333333333333333"), -1);
 }
 
 static void test_rfc3339_parse(void **state)
@@ -59,6 +60,8 @@ static void test_rfc3339_parse(void **state)
 					  "2026-11-23T24:00:00Z",
 					  "2026-11-23T14:07:11Zjunk",
 					  "2026-11-23T14:07:11+0100",
+					  "0026-11-24",
+					  "9999-12-31T23:59:59Z",
 					  "10m"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (time_parse_rfc3339_ns(bad[i], &ns))
