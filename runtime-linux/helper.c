@@ -329,8 +329,11 @@ static void maybe_finish(struct helper *h)
 		return;
 	loop_cancel_timer(h->kill_timer);
 	h->kill_timer = NULL;
-	cgroup_release(h);
+	/* waiters first: the cgroup is empty (a pid namespace ends with its
+	 * init), and its removal need not delay them; a `shutdown` waits for
+	 * it, being served on this loop afterwards */
 	transition(h, STATE_STOPPED);
+	cgroup_release(h);
 }
 
 static void init_exited(struct helper *h, int status)
