@@ -23,6 +23,7 @@
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
@@ -374,9 +375,9 @@ static int monitor_start(struct apiserver *api, const char *id, struct error *er
 	return 0;
 }
 
-/* Starts the helper: fork, new session, fork again (so that it is nobody's
- * child but init's and survives us), exec; it says OK on a pipe once it
- * listens. */
+/* Starts the helper: spawned (vfork-fast, in a new session) with --detach,
+ * it forks once more itself so that it is nobody's child but init's and
+ * survives us; it says OK on a pipe once it listens. */
 static int helper_spawn(struct apiserver *api, const char *id, struct error *err)
 {
 	_cleanup_free_ char *bundle = bundle_path(api, id);
@@ -388,40 +389,50 @@ static int helper_spawn(struct apiserver *api, const char *id, struct error *err
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return error_errno(err, errno, "pipe");
-	pid_t pid = fork();
-	if (pid < 0) {
+	char gid[24];
+	snprintf(gid, sizeof(gid), "%d", api->admin_gid == (gid_t)-1 ? -1 : (int)api->admin_gid);
+	char *const argv[] = {binary, "--bundle",    bundle, "--id",	 (char *)id, "--ready-fd",
+			      "3",    "--admin-gid", gid,    "--detach", NULL};
+	/* our environment with the roots we use */
+	extern char **environ;
+	size_t nenv = 0;
+	while (environ[nenv])
+		nenv++;
+	_cleanup_free_ char **envp = xzalloc(sizeof(*envp) * (nenv + 4));
+	size_t k = 0;
+	for (size_t i = 0; i < nenv; i++)
+		if (!str_has_prefix(environ[i], "CONTAINER_APP_ROOT=") &&
+		    !str_has_prefix(environ[i], "CONTAINER_RUN_ROOT=") &&
+		    !str_has_prefix(environ[i], "CONTAINER_LOG_ROOT="))
+			envp[k++] = environ[i];
+	_cleanup_free_ char *app = xasprintf("CONTAINER_APP_ROOT=%s", api->paths.app_root);
+	_cleanup_free_ char *run = xasprintf("CONTAINER_RUN_ROOT=%s", api->paths.run_root);
+	_cleanup_free_ char *log = xasprintf("CONTAINER_LOG_ROOT=%s", api->paths.log_root);
+	envp[k++] = app;
+	envp[k++] = run;
+	envp[k++] = log;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	sigset_t none;
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0640);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	posix_spawn_file_actions_addchdir_np(&fa, "/");
+	pid_t pid;
+	int rc = posix_spawn(&pid, binary, &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (rc != 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return error_errno(err, errno, "fork");
-	}
-	if (pid == 0) {
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		if (devnull < 0 || logfd < 0 || dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 ||
-		    dup2(logfd, 2) < 0)
-			_exit(126);
-		int ready = dup2(pipefd[1], 3);
-		if (ready < 0)
-			_exit(126);
-		close_range(4, ~0U, 0);
-		setenv("CONTAINER_APP_ROOT", api->paths.app_root, 1);
-		setenv("CONTAINER_RUN_ROOT", api->paths.run_root, 1);
-		setenv("CONTAINER_LOG_ROOT", api->paths.log_root, 1);
-		if (chdir("/") < 0)
-			_exit(126);
-		char gid[24];
-		snprintf(gid, sizeof(gid), "%d",
-			 api->admin_gid == (gid_t)-1 ? -1 : (int)api->admin_gid);
-		execl(binary, binary, "--bundle", bundle, "--id", id, "--ready-fd", "3",
-		      "--admin-gid", gid, (char *)NULL);
-		dprintf(2, "exec %s: %s\n", binary, strerror(errno));
-		_exit(127);
+		return error_errno(err, rc, "start %s", binary);
 	}
 	close(pipefd[1]);
 	waitpid(pid, NULL, 0);

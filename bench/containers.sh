@@ -58,6 +58,16 @@ fi
 crun_wrapped() { unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; crun run --bundle $work/bundle bench-$RANDOM$RANDOM"; }
 wrapper_only() { unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; true"; }
 
+# podman leaves work behind after it returns (conmon, `podman container
+# cleanup`): let it finish before the next tool is timed
+settle() {
+	local i
+	for i in $(seq 100); do
+		pgrep -f "$work/podman" >/dev/null || return 0
+		sleep 0.02
+	done
+}
+
 ours=() crun_t=() wrap_t=() podman_t=()
 have_podman=0
 if command -v podman >/dev/null; then
@@ -71,6 +81,7 @@ for _ in $(seq "$RUNS"); do
 	fi
 	if [ $have_podman = 1 ]; then
 		podman_t+=("$(time_of "${PODMAN[@]}" run --rm "${PODMAN_RUN[@]}" docker.io/library/busybox:latest /bin/true)")
+		settle
 	fi
 done
 

@@ -12,7 +12,7 @@
 #include "util/digest.h"
 #include "ipc/server.h"
 #include "security.h"
-#include "spawn.h"
+#include "container_spawn.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/paths.h"
@@ -1024,6 +1024,7 @@ int main(int argc, char **argv)
 		{"id", required_argument, NULL, 'i'},
 		{"ready-fd", required_argument, NULL, 'r'},
 		{"admin-gid", required_argument, NULL, 'g'},
+		{"detach", no_argument, NULL, 'd'},
 		{0},
 	};
 	struct helper h = {.exit_code = -1,
@@ -1036,6 +1037,7 @@ int main(int argc, char **argv)
 	/* the admin group's gid: the API server knows it (looking it up here
 	 * would load NSS modules into every helper); -2 = not given */
 	int ready_fd = -1, admin_gid = -2, opt;
+	bool detach = false;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
@@ -1050,15 +1052,30 @@ int main(int argc, char **argv)
 		case 'g':
 			admin_gid = atoi(optarg);
 			break;
+		case 'd':
+			detach = true;
+			break;
 		default:
 			fprintf(stderr, "usage: container-runtime-linux --bundle DIR --id ID "
-					"[--ready-fd N] [--admin-gid GID]\n");
+					"[--ready-fd N] [--admin-gid GID] [--detach]\n");
 			return 2;
 		}
 	}
 	if (!h.bundle || !h.id) {
 		fprintf(stderr, "container-runtime-linux: --bundle and --id are required\n");
 		return 2;
+	}
+	/* --detach: the starter waits for this process only; the helper goes
+	 * on in a child of it, which init inherits, so that it outlives the
+	 * API server */
+	if (detach) {
+		pid_t child = fork();
+		if (child < 0) {
+			perror("container-runtime-linux: fork");
+			return 1;
+		}
+		if (child > 0)
+			_exit(0);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -1,4 +1,4 @@
-#include "spawn.h"
+#include "container_spawn.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "spawn.h"
+#include "container_spawn.h"
 #include "util/fs.h"
 #include "util/util.h"
 

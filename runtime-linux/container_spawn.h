@@ -3,8 +3,8 @@
  * confinement (rlimits, user, capabilities, no_new_privs, seccomp), then
  * exec. Errors in the child before exec travel back to the parent as data
  * over a sync socketpair and become a normal struct error. */
-#ifndef CONTAINER_SPAWN_H
-#define CONTAINER_SPAWN_H
+#ifndef CONTAINER_CONTAINER_SPAWN_H
+#define CONTAINER_CONTAINER_SPAWN_H
 
 #include "cgroup.h"
 #include "security.h"
