@@ -57,6 +57,9 @@ int containers_create_process(void *ctx, struct ipc_request *req, json_t **reply
 void containers_reconcile(struct apiserver *api);
 size_t containers_running(void);
 void containers_stop_all(struct apiserver *api);
+/* Keeps one runtime helper started ahead of need; stop lets it go. */
+void containers_standby_start(struct apiserver *api);
+void containers_standby_stop(void);
 
 /* plugins.c: the plugin supervisor. */
 struct supervisor *supervisor_new(struct apiserver *api);

@@ -28,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -375,24 +376,27 @@ static int monitor_start(struct apiserver *api, const char *id, struct error *er
 	return 0;
 }
 
-/* Starts the helper: spawned (vfork-fast, in a new session) with --detach,
- * it forks once more itself so that it is nobody's child but init's and
- * survives us; it says OK on a pipe once it listens. */
-static int helper_spawn(struct apiserver *api, const char *id, struct error *err)
+/* One runtime helper started ahead of need: exec'd, linked and waiting on a
+ * socket for the container it will serve, so that its start-up is not on
+ * the path of `run`. It leaves when the socket closes (we stop or die). */
+static struct {
+	int fd; /* our end of its socket; -1: none */
+	struct loop_timer *refill;
+} standby = {.fd = -1};
+
+/* Spawned vfork-fast in a new session with --detach, the helper forks once
+ * more itself, so that it is nobody's child but init's and outlives us. */
+static int standby_spawn(struct apiserver *api, struct error *err)
 {
-	_cleanup_free_ char *bundle = bundle_path(api, id);
 	_cleanup_free_ char *binary =
 		xasprintf("%s/container-runtime-linux/bin/container-runtime-linux",
 			  api->paths.builtin_plugins);
-	_cleanup_free_ char *log_path =
-		xasprintf("%s/container-runtime-linux-%.12s.log", api->paths.log_root, id);
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return error_errno(err, errno, "pipe");
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return error_errno(err, errno, "socketpair");
 	char gid[24];
 	snprintf(gid, sizeof(gid), "%d", api->admin_gid == (gid_t)-1 ? -1 : (int)api->admin_gid);
-	char *const argv[] = {binary, "--bundle",    bundle, "--id",	 (char *)id, "--ready-fd",
-			      "3",    "--admin-gid", gid,    "--detach", NULL};
+	char *const argv[] = {binary, "--standby", "3", "--admin-gid", gid, "--detach", NULL};
 	/* our environment with the roots we use */
 	extern char **environ;
 	size_t nenv = 0;
@@ -419,28 +423,87 @@ static int helper_spawn(struct apiserver *api, const char *id, struct error *err
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0640);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 3);
+	/* its output goes to the container's log once it has one */
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+	posix_spawn_file_actions_adddup2(&fa, 0, 1);
+	posix_spawn_file_actions_adddup2(&fa, 0, 2);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 	posix_spawn_file_actions_addchdir_np(&fa, "/");
 	pid_t pid;
 	int rc = posix_spawn(&pid, binary, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
+	close(sv[1]);
 	if (rc != 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
+		close(sv[0]);
 		return error_errno(err, rc, "start %s", binary);
 	}
-	close(pipefd[1]);
-	waitpid(pid, NULL, 0);
+	waitpid(pid, NULL, 0); /* it forks and leaves at once */
+	standby.fd = sv[0];
+	return 0;
+}
+
+static void standby_refill(struct loop *loop, void *data)
+{
+	struct apiserver *api = data;
+	standby.refill = NULL;
+	if (standby.fd >= 0 || api->shutting_down)
+		return;
+	struct error err = ERROR_INIT;
+	if (standby_spawn(api, &err) < 0)
+		log_warn("runtime helper in reserve: %s", err.message);
+	error_release(&err);
+}
+
+void containers_standby_start(struct apiserver *api)
+{
+	if (!standby.refill && standby.fd < 0)
+		standby.refill = loop_add_timer(api->loop, 0, standby_refill, api);
+}
+
+void containers_standby_stop(void)
+{
+	if (standby.refill)
+		loop_cancel_timer(standby.refill);
+	standby.refill = NULL;
+	if (standby.fd >= 0)
+		close(standby.fd); /* it sees the end and leaves */
+	standby.fd = -1;
+}
+
+/* Gives the helper in reserve (or a new one, if it is gone) the container,
+ * and waits until it says OK, listening on the bundle's socket. */
+static int helper_spawn(struct apiserver *api, const char *id, struct error *err)
+{
+	_cleanup_free_ char *bundle = bundle_path(api, id);
+	_cleanup_free_ char *log_path =
+		xasprintf("%s/container-runtime-linux-%.12s.log", api->paths.log_root, id);
+	_cleanup_json_ json_t *assignment =
+		json_pack("{s:s,s:s,s:s}", "bundle", bundle, "id", id, "log", log_path);
+	_cleanup_free_ char *text = json_dump_compact(assignment);
+	int fd = -1;
+	for (int attempt = 0; fd < 0 && attempt < 2; attempt++) {
+		if (standby.fd < 0 && standby_spawn(api, err) < 0)
+			return -err->code;
+		fd = standby.fd;
+		standby.fd = -1;
+		if (send(fd, text, strlen(text), MSG_NOSIGNAL) < 0) {
+			/* it died waiting (EPIPE): take a new one */
+			close(fd);
+			fd = -1;
+		}
+	}
+	/* the next container's, made once this request is answered */
+	containers_standby_start(api);
+	if (fd < 0)
+		return error_set(err, EIO, "the runtime helper of container %.12s did not start",
+				 id);
 	char buf[512] = {0};
-	struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	int n = poll(&p, 1, 10000);
-	ssize_t got = n > 0 ? read(pipefd[0], buf, sizeof(buf) - 1) : 0;
-	close(pipefd[0]);
+	ssize_t got = n > 0 ? recv(fd, buf, sizeof(buf) - 1, 0) : 0;
+	close(fd);
 	if (got >= 2 && strncmp(buf, "OK", 2) == 0)
 		return 0;
 	if (got > 0)

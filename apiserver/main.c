@@ -276,6 +276,7 @@ static int apiserver_start(struct apiserver *api, int *ready_fd, struct error *e
 	api->supervisor = supervisor_new(api);
 	supervisor_boot(api->supervisor);
 	containers_reconcile(api);
+	containers_standby_start(api);
 	log_info("container-apiserver %s (%s) listening on %s; app root %s", CONTAINER_VERSION,
 		 CONTAINER_GIT_COMMIT, sock_path, api->paths.app_root);
 	report_ready(ready_fd, NULL);
@@ -362,6 +363,7 @@ static int cmd_start(int argc, char **argv)
 	}
 
 	log_info("shutting down");
+	containers_standby_stop();
 	if (api.stop_containers && api.store)
 		containers_stop_all(&api);
 	if (api.supervisor)

@@ -75,7 +75,7 @@ struct exec_process {
 };
 
 struct helper {
-	char *bundle, *id;
+	const char *bundle, *id;
 	struct exec_process *execs;
 	json_t *config;
 	struct paths paths;
@@ -1017,6 +1017,37 @@ static const struct ipc_route routes[] = {
 	{"resize", route_resize},
 };
 
+/* --standby: one message {"bundle", "id", "log"} on fd says which
+ * container this helper is for; its output then goes to "log". EOF (the
+ * API server stopped or died) ends it. */
+static int standby_wait(int fd, json_t **out)
+{
+	char buf[8192];
+	ssize_t n;
+	do
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	json_t *a = json_loads(buf, 0, NULL);
+	const char *bundle = json_string_value(json_object_get(a, "bundle"));
+	const char *id = json_string_value(json_object_get(a, "id"));
+	const char *log = json_string_value(json_object_get(a, "log"));
+	if (!bundle || !id || !log) {
+		json_decref(a);
+		return -1;
+	}
+	int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (logfd >= 0) {
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		close(logfd);
+	}
+	*out = a;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -1025,6 +1056,7 @@ int main(int argc, char **argv)
 		{"ready-fd", required_argument, NULL, 'r'},
 		{"admin-gid", required_argument, NULL, 'g'},
 		{"detach", no_argument, NULL, 'd'},
+		{"standby", required_argument, NULL, 's'},
 		{0},
 	};
 	struct helper h = {.exit_code = -1,
@@ -1036,8 +1068,9 @@ int main(int argc, char **argv)
 	h.out.fd = h.err.fd = h.out.client_fd = h.err.client_fd = -1;
 	/* the admin group's gid: the API server knows it (looking it up here
 	 * would load NSS modules into every helper); -2 = not given */
-	int ready_fd = -1, admin_gid = -2, opt;
+	int ready_fd = -1, admin_gid = -2, standby_fd = -1, opt;
 	bool detach = false;
+	_cleanup_json_ json_t *assignment = NULL;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
@@ -1055,13 +1088,18 @@ int main(int argc, char **argv)
 		case 'd':
 			detach = true;
 			break;
+		case 's':
+			standby_fd = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: container-runtime-linux --bundle DIR --id ID "
-					"[--ready-fd N] [--admin-gid GID] [--detach]\n");
+					"[--ready-fd N] [--admin-gid GID] [--detach]\n"
+					"       container-runtime-linux --standby FD "
+					"[--admin-gid GID] [--detach]\n");
 			return 2;
 		}
 	}
-	if (!h.bundle || !h.id) {
+	if ((!h.bundle || !h.id) && standby_fd < 0) {
 		fprintf(stderr, "container-runtime-linux: --bundle and --id are required\n");
 		return 2;
 	}
@@ -1076,6 +1114,15 @@ int main(int argc, char **argv)
 		}
 		if (child > 0)
 			_exit(0);
+	}
+	if (standby_fd >= 0) {
+		/* started ahead of need: wait for a container, then go on as if
+		 * started for it (the API server keeps one such helper ready) */
+		if (standby_wait(standby_fd, &assignment) < 0)
+			return 0; /* the API server went away or stopped */
+		h.bundle = json_string_value(json_object_get(assignment, "bundle"));
+		h.id = json_string_value(json_object_get(assignment, "id"));
+		ready_fd = standby_fd;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);

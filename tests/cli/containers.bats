@@ -803,6 +803,56 @@ run_d() {
 	[[ "$(bundle_count)" == 0 ]]
 }
 
+# Pids of this test's runtime helpers waiting in reserve.
+standby_pids() {
+	local d pid
+	for d in /proc/[0-9]*; do
+		pid="${d#/proc/}"
+		[[ "$(pid_cmdline "$pid" 2>/dev/null)" == *container-runtime-linux*--standby* ]] || continue
+		_ct_mentions_base "$pid" && pid_alive "$pid" && echo "$pid"
+	done
+	return 0
+}
+
+one_standby() { [[ "$(standby_pids | wc -l)" == 1 ]]; }
+no_standby() { [[ -z "$(standby_pids)" ]]; }
+
+@test "a runtime helper waits in reserve: one at a time, replaced when used or killed, gone with the system" {
+	wait_until 5 one_standby
+	local first
+	first="$(standby_pids)"
+	run container run --rm busybox echo used
+	assert_status 0
+	[[ "$output" == used ]]
+	# the one in reserve served that container; a new one waits
+	wait_until 5 one_standby
+	[[ "$(standby_pids)" != "$first" ]]
+	pid_gone "$first"
+
+	# killed while waiting: the next run starts a helper of its own
+	local second
+	second="$(standby_pids)"
+	kill -KILL "$second"
+	wait_until 5 pid_gone "$second"
+	run container run --rm busybox echo still
+	assert_status 0
+	[[ "$output" == still ]]
+	wait_until 5 one_standby
+
+	# an API server killed -9: the one in reserve leaves on its own
+	local api
+	api="$(test_apiserver_pid)"
+	kill -KILL "$api"
+	wait_until 5 pid_gone "$api"
+	wait_until 5 no_standby
+	start_system
+	wait_until 5 one_standby
+	# system stop takes it along (the leak check after every test says so too)
+	run container system stop
+	assert_status 0
+	wait_until 5 no_standby
+}
+
 @test "apiserver killed -9: running containers keep running and are managed after a restart" {
 	local ids=() i
 	for i in 1 2 3; do
@@ -867,7 +917,13 @@ run_d() {
 	local id hpids=() ipids=() h
 	for id in "$keep" "$gone"; do
 		h="$(state_json_field "$id" helperPid)"
-		[[ "$(pid_cmdline "$h")" == *"--bundle $CONTAINER_APP_ROOT/containers/$id"* ]]
+		# the helper of this container: it holds the bundle's stdio.log
+		[[ "$(pid_cmdline "$h")" == *container-runtime-linux* ]]
+		local fd found=0
+		for fd in /proc/"$h"/fd/*; do
+			[[ "$(readlink "$fd")" == "$CONTAINER_APP_ROOT/containers/$id/stdio.log" ]] && found=1
+		done
+		((found))
 		hpids+=("$h")
 		ipids+=("$(state_json_field "$id" pid)")
 		pid_alive "${ipids[-1]}"
