@@ -439,7 +439,8 @@ static int standby_spawn(struct apiserver *api, struct error *err)
 		close(sv[0]);
 		return error_errno(err, rc, "start %s", binary);
 	}
-	waitpid(pid, NULL, 0); /* it forks and leaves at once */
+	/* it forks and leaves at once: reaped with the other children on
+	 * SIGCHLD (supervisor_reap), never waited for here */
 	standby.fd = sv[0];
 	return 0;
 }

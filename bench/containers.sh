@@ -107,6 +107,13 @@ for d in "$CONTAINER_APP_ROOT"/containers/*/; do
 	total=$((total + $(pss_of "$hp")))
 done
 helper_pss=$((total / 20))
+# the helper kept in reserve for the next container
+standby_pss=0
+for pid in $(pgrep -f 'container-runtime-linux --standby'); do
+	if grep -qz "CONTAINER_APP_ROOT=$work/" "/proc/$pid/environ" 2>/dev/null; then
+		standby_pss=$(pss_of "$pid")
+	fi
+done
 "$C" rm -f --all >/dev/null
 conmon_pss=""
 if [ $have_podman = 1 ]; then
@@ -147,4 +154,5 @@ else
 	printf '%-52s %12s\n' "exec /bin/true (ms)" "$e"
 fi
 printf '%-52s %12s %12s %10s\n' "Pss of one idle helper, 20 running (KiB) vs conmon" "$helper_pss" "${conmon_pss:--}" "$( [ -n "$conmon_pss" ] && awk -v a="$helper_pss" -v b="$conmon_pss" 'BEGIN{printf "%.2f", a/b}' || echo -)"
+printf '%-52s %12s\n' "Pss of the helper kept in reserve (KiB)" "$standby_pss"
 printf '%-52s %12s\n' "100 sequential run --rm /bin/true (s)" "$hundred"
