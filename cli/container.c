@@ -490,18 +490,33 @@ static const char create_usage[] = "Usage: container create [OPTIONS] IMAGE [COM
 				   "Creates a container and prints its id.\n"
 				   "\n";
 
+/* The flags of create or run, then containerCreate. Returns 0 with
+ * *created, 1 with *code set when there is nothing to create (--help, a
+ * usage error), or < 0 with err set when the API server refused. */
+static int create_from_args(struct cli *cli, int argc, char **argv, bool is_run, const char *usage,
+			    struct create_options *o, json_t **created, int *code,
+			    struct error *err)
+{
+	int rc = parse_create(argc, argv, is_run, usage, o);
+	if (rc != 0) {
+		json_decref(o->config);
+		*code = rc > 0 ? CLI_OK : -rc;
+		return 1;
+	}
+	rc = create(cli, o, created, err);
+	json_decref(o->config);
+	return rc;
+}
+
 static int container_create(struct cli *cli, int argc, char **argv)
 {
 	struct create_options o = {0};
-	int rc = parse_create(argc, argv, false, create_usage, &o);
-	if (rc != 0) {
-		json_decref(o.config);
-		return rc > 0 ? CLI_OK : -rc;
-	}
 	_cleanup_error_ struct error err = ERROR_INIT;
 	_cleanup_json_ json_t *reply = NULL;
-	rc = create(cli, &o, &reply, &err);
-	json_decref(o.config);
+	int code = CLI_OK;
+	int rc = create_from_args(cli, argc, argv, false, create_usage, &o, &reply, &code, &err);
+	if (rc > 0)
+		return code;
 	if (rc < 0)
 		return cli_fail_error(&err);
 	puts(json_string_value(json_object_get(reply, "id")));
@@ -679,15 +694,12 @@ static int start_attached(struct cli *cli, const char *id, const struct attach *
 static int container_run(struct cli *cli, int argc, char **argv)
 {
 	struct create_options o = {0};
-	int rc = parse_create(argc, argv, true, run_usage, &o);
-	if (rc != 0) {
-		json_decref(o.config);
-		return rc > 0 ? CLI_OK : -rc;
-	}
 	_cleanup_error_ struct error err = ERROR_INIT;
 	_cleanup_json_ json_t *created = NULL;
-	rc = create(cli, &o, &created, &err);
-	json_decref(o.config);
+	int code = CLI_OK;
+	int rc = create_from_args(cli, argc, argv, true, run_usage, &o, &created, &code, &err);
+	if (rc > 0)
+		return code;
 	if (rc < 0)
 		return engine_error(&err);
 	struct attach a = {

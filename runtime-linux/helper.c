@@ -647,6 +647,24 @@ static int start_container(struct helper *h, struct error *err)
 
 /* ---- routes ---- */
 
+/* The optional "terminalSize": {rows, cols} of a request; 0 x 0 without. */
+static int terminal_size_get(json_t *body, unsigned short *rows, unsigned short *cols,
+			     struct error *err)
+{
+	json_t *size = NULL;
+	int64_t r = 0, c = 0;
+	if (json_get_object(body, "terminalSize", false, &size, err) < 0 ||
+	    (size && (json_get_int(size, "rows", true, &r, err) < 0 ||
+		      json_get_int(size, "cols", true, &c, err) < 0)))
+		return -err->code;
+	if (r < 0 || c < 0 || r > 65535 || c > 65535)
+		return error_set(err, EINVAL, "a terminal of %lld x %lld is not possible",
+				 (long long)r, (long long)c);
+	*rows = (unsigned short)r;
+	*cols = (unsigned short)c;
+	return 0;
+}
+
 static int route_bootstrap(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
 {
 	struct helper *h = ctx;
@@ -657,17 +675,8 @@ static int route_bootstrap(void *ctx, struct ipc_request *req, json_t **reply, s
 	json_t *stdio = NULL;
 	if (json_get_array(req->body, "stdio", false, &stdio, err) < 0)
 		return -err->code;
-	json_t *size = NULL;
-	int64_t rows = 0, cols = 0;
-	if (json_get_object(req->body, "terminalSize", false, &size, err) < 0 ||
-	    (size && (json_get_int(size, "rows", true, &rows, err) < 0 ||
-		      json_get_int(size, "cols", true, &cols, err) < 0)))
+	if (terminal_size_get(req->body, &h->rows, &h->cols, err) < 0)
 		return -err->code;
-	if (rows < 0 || cols < 0 || rows > 65535 || cols > 65535)
-		return error_set(err, EINVAL, "a terminal of %lld x %lld is not possible",
-				 (long long)rows, (long long)cols);
-	h->rows = (unsigned short)rows;
-	h->cols = (unsigned short)cols;
 	unsigned next = 0;
 	for (int i = 0; i < 3; i++) {
 		bool attached = json_is_true(json_array_get(stdio, i));
@@ -856,16 +865,10 @@ static int route_create_process(void *ctx, struct ipc_request *req, json_t **rep
 	/* tty: the process gets a terminal of the container's own devpts; its
 	 * master goes back with the reply and the caller relays it */
 	bool tty = false;
-	json_t *size = NULL;
-	int64_t rows = 0, cols = 0;
+	unsigned short rows = 0, cols = 0;
 	if (json_get_bool(req->body, "tty", false, &tty, err) < 0 ||
-	    json_get_object(req->body, "terminalSize", false, &size, err) < 0 ||
-	    (size && (json_get_int(size, "rows", true, &rows, err) < 0 ||
-		      json_get_int(size, "cols", true, &cols, err) < 0)))
+	    terminal_size_get(req->body, &rows, &cols, err) < 0)
 		return -err->code;
-	if (rows < 0 || cols < 0 || rows > 65535 || cols > 65535)
-		return error_set(err, EINVAL, "a terminal of %lld x %lld is not possible",
-				 (long long)rows, (long long)cols);
 	if (h->state != STATE_RUNNING || h->init_exited)
 		return error_set(err, EINVAL, "container %s is not running", h->id);
 	if (json_array_size(args) == 0)
@@ -917,8 +920,8 @@ static int route_create_process(void *ctx, struct ipc_request *req, json_t **rep
 			.stdio = {fds[0], fds[1], fds[2]},
 			.tty = tty,
 			.pty_master = tty ? &master : NULL,
-			.rows = (unsigned short)rows,
-			.cols = (unsigned short)cols,
+			.rows = rows,
+			.cols = cols,
 			.cgroup = h->cg ? &h->join : NULL,
 		};
 		rc = spawn_exec(h->init_pid, &cfg, &pid, err);
