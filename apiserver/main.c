@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -234,6 +235,12 @@ static int apiserver_start(struct apiserver *api, int *ready_fd, struct error *e
 		     err) < 0)
 		return -err->code;
 	log_set_stderr_copy(api->foreground);
+	/* Runtime helpers detach from us by a fork of their own; as a
+	 * subreaper we stay their parent and reap them when they end, instead
+	 * of leaving that to an init that may never do it (a container's, or
+	 * a sandbox's). If we die, they go to init and keep running. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 
 	_cleanup_free_ char *db_path = xasprintf("%s/container.db", api->paths.app_root);
 	if (store_open(db_path, &api->store, err) < 0)
