@@ -853,9 +853,10 @@ no_standby() { [[ -z "$(standby_pids)" ]]; }
 	wait_until 5 no_standby
 }
 
-@test "apiserver killed -9: running containers keep running and are managed after a restart" {
+@test "apiserver killed -9 with ten containers running: after a restart all run, exec and stop work; exits meanwhile are recorded" {
+	# ten running (nine, and one --rm), two that end while nobody listens
 	local ids=() i
-	for i in 1 2 3; do
+	for i in $(seq 1 9); do
 		run_d busybox sleep 1000
 		ids+=("$ID")
 	done
@@ -882,10 +883,14 @@ no_standby() { [[ -z "$(standby_pids)" ]]; }
 
 	start_system
 	run container ls -q
-	[[ "$(line_count "$output")" == 4 ]]
+	[[ "$(line_count "$output")" == 10 ]]
 	assert_output_contains "${ids[@]}" "$rm_running"
-	for i in "${ids[@]}"; do
+	for i in "${ids[@]}" "$rm_running"; do
 		pid_alive "$(inspect_field "$i" pid)"
+		# exec works in every one of them
+		run container exec "$i" sh -c 'echo in $(hostname)'
+		assert_status 0
+		[[ "$output" == "in ${i:0:12}" ]]
 	done
 	wait_until 5 is_state "$exits5" stopped
 	[[ "$(inspect_field "$exits5" exitCode)" == 5 ]]
@@ -904,6 +909,9 @@ no_standby() { [[ -z "$(standby_pids)" ]]; }
 	run container kill "$rm_running"
 	assert_status 0
 	wait_until 5 is_gone "$rm_running"
+	run container stop -t 1 "${ids[@]:3}"
+	assert_status 0
+	[[ "$(line_count "$output")" == 6 ]]
 	run container ls -q
 	[[ -z "$output" ]]
 }
