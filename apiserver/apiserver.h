@@ -60,6 +60,8 @@ void containers_stop_all(struct apiserver *api);
 /* Keeps one runtime helper started ahead of need; stop lets it go. */
 void containers_standby_start(struct apiserver *api);
 void containers_standby_stop(void);
+/* Removes the bundles of removed containers now (they wait for an idle loop). */
+void containers_trash_sweep(struct apiserver *api);
 
 /* plugins.c: the plugin supervisor. */
 struct supervisor *supervisor_new(struct apiserver *api);

@@ -178,6 +178,43 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
+/* Removed bundles wait in <app-root>/trash until the loop is idle: a
+ * rename takes them out of sight at once, their files go off the path of
+ * the request. Leftovers of a crash go at the next start. */
+static struct loop_timer *trash_timer;
+
+static void trash_sweep(struct apiserver *api)
+{
+	_cleanup_free_ char *trash = xasprintf("%s/trash", api->paths.app_root);
+	nftw(trash, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+static void trash_timer_fired(struct loop *loop, void *data)
+{
+	trash_timer = NULL;
+	trash_sweep(data);
+}
+
+void containers_trash_sweep(struct apiserver *api)
+{
+	if (trash_timer)
+		loop_cancel_timer(trash_timer);
+	trash_timer = NULL;
+	trash_sweep(api);
+}
+
+static void bundle_discard(struct apiserver *api, const char *id, const char *bundle)
+{
+	_cleanup_free_ char *trash = xasprintf("%s/trash", api->paths.app_root);
+	_cleanup_free_ char *target = xasprintf("%s/%s", trash, id);
+	if ((mkdir(trash, 0700) < 0 && errno != EEXIST) || rename(bundle, target) < 0) {
+		nftw(bundle, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+		return;
+	}
+	if (!trash_timer)
+		trash_timer = loop_add_timer(api->loop, 0, trash_timer_fired, api);
+}
+
 /* Removes everything of a stopped container: helper, bundle, row. */
 static int container_remove(struct apiserver *api, const char *id, struct error *err)
 {
@@ -187,7 +224,7 @@ static int container_remove(struct apiserver *api, const char *id, struct error 
 	_cleanup_free_ char *bundle = bundle_path(api, id);
 	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", bundle);
 	umount2(rootfs, MNT_DETACH); /* only mounted in the container's namespace; harmless */
-	nftw(bundle, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+	bundle_discard(api, id, bundle);
 	/* its anonymous volumes go with it, as with Docker's --rm */
 	struct store_container c;
 	json_t *record = NULL;
@@ -284,7 +321,9 @@ static void container_stopped(struct apiserver *api, struct container_rt *r, jso
 			error_release(&e);
 		}
 	}
-	update_state(api, r->id, "stopped", st);
+	/* --rm: the row goes anyway, no need to record the stop first */
+	if (!r->delete_when_stopped)
+		update_state(api, r->id, "stopped", st);
 	/* A stopped container needs no helper: `start` makes a new one. */
 	struct error ignored = ERROR_INIT;
 	helper_call(api, r->id, "shutdown", NULL, NULL, 0, NULL, &ignored);
@@ -296,6 +335,7 @@ static void container_stopped(struct apiserver *api, struct container_rt *r, jso
 		remember_exit(r->id, json_integer_value(json_object_get(reply, "exitCode")));
 		struct error err = ERROR_INIT;
 		if (container_remove(api, r->id, &err) < 0) {
+			update_state(api, r->id, "stopped", st);
 			answer(&r->deleters, NULL, &err);
 			error_release(&err);
 		} else {
@@ -1271,6 +1311,7 @@ int containers_inspect(void *ctx, struct ipc_request *req, json_t **reply, struc
 
 void containers_reconcile(struct apiserver *api)
 {
+	trash_sweep(api); /* bundles a crash left half removed */
 	struct store_container *list = NULL;
 	size_t n = 0;
 	struct error err = ERROR_INIT;

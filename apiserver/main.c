@@ -373,6 +373,8 @@ static int cmd_start(int argc, char **argv)
 	containers_standby_stop();
 	if (api.stop_containers && api.store)
 		containers_stop_all(&api);
+	if (api.loop)
+		containers_trash_sweep(&api);
 	if (api.supervisor)
 		supervisor_shutdown(api.supervisor, 5000);
 	ipc_server_free(api.server);

@@ -880,8 +880,12 @@ no_standby() { [[ -z "$(standby_pids)" ]]; }
 	# two exit while nobody listens
 	wait_until 5 helper_state_is "$exits5" stopped
 	wait_until 5 helper_state_is "$rm_exits" stopped
+	# a bundle a crash left half removed goes at the next start
+	mkdir -p "$CONTAINER_APP_ROOT/trash/leftover/upper/etc"
+	echo x >"$CONTAINER_APP_ROOT/trash/leftover/upper/etc/f"
 
 	start_system
+	[[ ! -e "$CONTAINER_APP_ROOT/trash" ]]
 	run container ls -q
 	[[ "$(line_count "$output")" == 10 ]]
 	assert_output_contains "${ids[@]}" "$rm_running"
