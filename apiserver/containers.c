@@ -425,7 +425,8 @@ static struct {
 } standby = {.fd = -1};
 
 /* Spawned vfork-fast in a new session with --detach, the helper forks once
- * more itself, so that it is nobody's child but init's and outlives us. */
+ * more itself, so that it outlives us: while we live, as a subreaper, we
+ * stay its parent (and reap it); if we die, init takes it over. */
 static int standby_spawn(struct apiserver *api, struct error *err)
 {
 	_cleanup_free_ char *binary =
