@@ -4,7 +4,6 @@
 #include "util/util.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
