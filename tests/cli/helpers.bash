@@ -212,6 +212,13 @@ assert_no_leaks() {
 		echo "LEAK: mounts under $CT_BASE:" >&2
 		echo "$mounts" >&2
 	fi
+	# Removed containers' bundles wait in <app-root>/trash only while the
+	# system runs: a stopped one has emptied it.
+	if [[ -e "$CONTAINER_APP_ROOT/trash" ]]; then
+		leaked=1
+		echo "LEAK: removed bundles left in $CONTAINER_APP_ROOT/trash:" >&2
+		ls -A "$CONTAINER_APP_ROOT/trash" >&2
+	fi
 	# A stopped system leaves nothing in its run root: no socket, no apiserver
 	# or plugin pid files.
 	if [[ -d "$CONTAINER_RUN_ROOT" ]]; then
