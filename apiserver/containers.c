@@ -20,7 +20,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -169,13 +168,13 @@ static void update_state(struct apiserver *api, const char *id, const char *stat
 	store_container_release(&c);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Best effort: what cannot go is logged (a later start sweeps the trash). */
+static void remove_tree_logged(const char *path)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
+	struct error err = ERROR_INIT;
+	if (fs_remove_tree(path, NULL, &err) < 0)
+		log_warn("%s", err.message);
+	error_release(&err);
 }
 
 /* Removed bundles wait in <app-root>/trash until the loop is idle: a
@@ -186,7 +185,7 @@ static struct loop_timer *trash_timer;
 static void trash_sweep(struct apiserver *api)
 {
 	_cleanup_free_ char *trash = xasprintf("%s/trash", api->paths.app_root);
-	nftw(trash, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+	remove_tree_logged(trash);
 }
 
 static void trash_timer_fired(struct loop *loop, void *data)
@@ -208,7 +207,7 @@ static void bundle_discard(struct apiserver *api, const char *id, const char *bu
 	_cleanup_free_ char *trash = xasprintf("%s/trash", api->paths.app_root);
 	_cleanup_free_ char *target = xasprintf("%s/%s", trash, id);
 	if ((mkdir(trash, 0700) < 0 && errno != EEXIST) || rename(bundle, target) < 0) {
-		nftw(bundle, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+		remove_tree_logged(bundle);
 		return;
 	}
 	if (!trash_timer)
@@ -556,33 +555,6 @@ static int helper_spawn(struct apiserver *api, const char *id, struct error *err
 
 /* ---- create ---- */
 
-static bool name_valid(const char *name)
-{
-	size_t len = strlen(name);
-	if (len < 1 || len > 128)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		bool alnum =
-			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return false;
-	}
-	return true;
-}
-
-static void random_id(char out[65])
-{
-	unsigned char bytes[32];
-	if (getrandom(bytes, sizeof(bytes), 0) != sizeof(bytes)) {
-		uint64_t t = (uint64_t)time_monotonic_us();
-		for (size_t i = 0; i < sizeof(bytes); i++)
-			bytes[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)(i * 37);
-	}
-	for (size_t i = 0; i < sizeof(bytes); i++)
-		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
-}
-
 static int image_unpack(struct apiserver *api, const char *image, json_t **out, struct error *err)
 {
 	_cleanup_free_ char *sock = xasprintf("%s/core-images.sock", api->paths.run_root);
@@ -735,13 +707,13 @@ static int resolve_mounts(struct apiserver *api, json_t *mounts, json_t **bundle
 								"readonly", readonly));
 			json_array_append_new(record, json_deep_copy(m));
 		} else if (strcmp(type, "volume") == 0) {
-			char anonymous[65];
+			char anonymous[RANDOM_ID_LEN + 1];
 			bool anon = !source || !*source;
 			if (anon) {
 				random_id(anonymous);
 				source = anonymous;
 			}
-			if (!volume_name_valid(source))
+			if (!name_valid(source))
 				return error_set(err, EINVAL, "invalid volume name '%s'", source);
 			_cleanup_free_ char *path = NULL;
 			bool created = false;
@@ -864,7 +836,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 		xasprintf("%s/libexec/container/container-init", api->paths.install_root);
 	if (init && access(init_path, X_OK) < 0)
 		return error_errno(err, errno, "--init: %s", init_path);
-	char id[65];
+	char id[RANDOM_ID_LEN + 1];
 	random_id(id);
 	_cleanup_free_ char *default_name = xstrndup(id, 12);
 	if (!name)
@@ -989,7 +961,7 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 	if (rc == 0)
 		rc = store_container_put(api->store, &row, err);
 	if (rc < 0) {
-		nftw(bundle, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+		remove_tree_logged(bundle);
 		drop_made_volumes(api, made_volumes);
 		return rc;
 	}

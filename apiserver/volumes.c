@@ -10,6 +10,7 @@
  * prune. */
 #include "volumes.h"
 #include "json/jsonutil.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -24,42 +25,6 @@
 #define VOLUME_DIR_MODE	  0755
 #define VOLUMES_ROOT_MODE 0701 /* traversable, not listable, by others */
 #define TRASH_PREFIX	  ".trash-"
-
-bool volume_name_valid(const char *name)
-{
-	size_t len = strlen(name);
-	if (len < 1 || len > 128)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		bool alnum =
-			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-			return false;
-	}
-	return true;
-}
-
-void volume_random_name(char out[VOLUME_RANDOM_NAME_LEN + 1])
-{
-	unsigned char bytes[VOLUME_RANDOM_NAME_LEN / 2];
-	ssize_t got;
-	do
-		got = getrandom(bytes, sizeof(bytes), 0);
-	while (got < 0 && errno == EINTR);
-	if (got != (ssize_t)sizeof(bytes)) {
-		/* Only uniqueness matters here (a clash is refused, never merged). */
-		static unsigned counter;
-		uint64_t t = (uint64_t)time_realtime_ms() ^ ((uint64_t)time_monotonic_us() << 20);
-		for (size_t i = 0; i < sizeof(bytes); i++)
-			bytes[i] = (unsigned char)(t >> ((i % 8) * 8)) ^
-				   (unsigned char)(getpid() >> (i % 4)) ^
-				   (unsigned char)(counter * 31 + i);
-		counter++;
-	}
-	for (size_t i = 0; i < sizeof(bytes); i++)
-		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
-}
 
 static char *volumes_root(struct apiserver *api)
 {
@@ -109,44 +74,6 @@ static int make_dir(const char *path, mode_t mode, bool *made, struct error *err
 	return 0;
 }
 
-/* ---- removing a tree ---- */
-
-/* nftw() passes no user data: its callback reports through these. The
- * apiserver serves every request on one thread, so one walk runs at a time. */
-static int64_t walk_bytes;
-static int walk_errno;
-static char *walk_failed;
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	if (flag == FTW_F)
-		walk_bytes += st->st_size;
-	int rc = flag == FTW_DP || flag == FTW_DNR || flag == FTW_D ? rmdir(path) : unlink(path);
-	if (rc < 0 && !walk_failed) {
-		walk_errno = errno;
-		walk_failed = xstrdup(path);
-	}
-	return 0;
-}
-
-/* rm -r that stays on the file system of `path` and never follows a
- * symbolic link; *bytes gets the sizes of the regular files removed. */
-static int remove_tree(const char *path, int64_t *bytes, struct error *err)
-{
-	walk_bytes = 0;
-	walk_errno = 0;
-	walk_failed = NULL;
-	int rc = nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-	*bytes = walk_bytes;
-	_cleanup_free_ char *failed = move_ptr(walk_failed);
-	if (rc < 0 && errno != ENOENT)
-		return error_errno(err, errno, "remove %s", path);
-	if (failed)
-		return error_errno(err, walk_errno, "remove %s", failed);
-	return 0;
-}
-
 /* Removes what interrupted deletes left in the volumes directory; returns
  * the bytes freed. */
 static int64_t sweep_trash(struct apiserver *api)
@@ -163,7 +90,7 @@ static int64_t sweep_trash(struct apiserver *api)
 		_cleanup_free_ char *path = xasprintf("%s/%s", root, de->d_name);
 		_cleanup_error_ struct error err = ERROR_INIT;
 		int64_t bytes = 0;
-		if (remove_tree(path, &bytes, &err) < 0)
+		if (fs_remove_tree(path, &bytes, &err) < 0)
 			log_warn("volumes: %s", err.message);
 		else
 			log_info("volumes: removed %s, left by an interrupted delete", path);
@@ -254,7 +181,7 @@ static int check_unused(const char *name, const struct store_container *list, si
 static int get_volume(struct apiserver *api, const char *name, struct store_volume *out,
 		      struct error *err)
 {
-	if (!volume_name_valid(name) || store_volume_get(api->store, name, out, err) < 0) {
+	if (!name_valid(name) || store_volume_get(api->store, name, out, err) < 0) {
 		if (error_is_set(err) && err->code != ENOENT)
 			return -err->code;
 		error_release(err);
@@ -333,8 +260,8 @@ static int volume_destroy(struct apiserver *api, const char *name, int64_t *recl
 {
 	*reclaimed = 0;
 	_cleanup_free_ char *dir = volume_dir(api, name);
-	char suffix[VOLUME_RANDOM_NAME_LEN + 1];
-	volume_random_name(suffix);
+	char suffix[RANDOM_ID_LEN + 1];
+	random_id(suffix);
 	_cleanup_free_ char *trash =
 		xasprintf("%s/volumes/" TRASH_PREFIX "%.32s", api->paths.app_root, suffix);
 	bool moved = rename(dir, trash) == 0;
@@ -351,7 +278,7 @@ static int volume_destroy(struct apiserver *api, const char *name, int64_t *recl
 	if (moved) {
 		_cleanup_error_ struct error rm = ERROR_INIT;
 		/* The volume is gone; what could not be removed goes at the next prune. */
-		if (remove_tree(trash, reclaimed, &rm) < 0)
+		if (fs_remove_tree(trash, reclaimed, &rm) < 0)
 			log_warn("volume %s deleted, but not all its files: %s", name, rm.message);
 	}
 	log_info("volume %s deleted", name);
@@ -382,7 +309,7 @@ int volumes_ensure(struct apiserver *api, const char *name, bool anonymous, char
 		   bool *created, struct error *err)
 {
 	*created = false;
-	if (!volume_name_valid(name))
+	if (!name_valid(name))
 		return invalid_name(name, err);
 	struct store_volume v;
 	if (store_volume_get(api->store, name, &v, err) == 0) {
@@ -425,12 +352,12 @@ int volumes_create(void *ctx, struct ipc_request *req, json_t **reply, struct er
 	    get_string_map(req->body, "labels", &labels, err) < 0 ||
 	    get_string_map(req->body, "options", &options, err) < 0)
 		return -err->code;
-	char random_name[VOLUME_RANDOM_NAME_LEN + 1];
+	char random_name[RANDOM_ID_LEN + 1];
 	if (!name) {
-		volume_random_name(random_name);
+		random_id(random_name);
 		name = random_name;
 	}
-	if (!volume_name_valid(name))
+	if (!name_valid(name))
 		return invalid_name(name, err);
 	struct store_volume v;
 	if (volume_make(api, name, labels, options, false, &v, err) < 0)

@@ -11,14 +11,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Length of the names of volumes created without one: 64 hex digits. */
-#define VOLUME_RANDOM_NAME_LEN 64
-
-/* [a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}: never a path, never "." or "..". */
-bool volume_name_valid(const char *name);
-/* A fresh random name for an anonymous volume. */
-void volume_random_name(char out[VOLUME_RANDOM_NAME_LEN + 1]);
-
 /* The _data directory of the volume NAME in *path (a new string), creating
  * the volume when it does not exist (*created = true; `anonymous` is then
  * recorded). How `-v NAME:/path` makes a missing volume. */

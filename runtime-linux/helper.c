@@ -956,6 +956,17 @@ static int route_create_process(void *ctx, struct ipc_request *req, json_t **rep
 	return 0;
 }
 
+/* Answered later, from the waiter list. */
+static int defer(struct waiter **list, struct ipc_request *req)
+{
+	struct waiter *w = xzalloc(sizeof(*w));
+	w->conn = ipc_conn_ref(req->conn);
+	w->id = req->id;
+	w->next = *list;
+	*list = w;
+	return IPC_REPLY_DEFERRED;
+}
+
 static int route_wait(void *ctx, struct ipc_request *req, json_t **reply, struct error *err)
 {
 	struct helper *h = ctx;
@@ -971,23 +982,13 @@ static int route_wait(void *ctx, struct ipc_request *req, json_t **reply, struct
 			*reply = exec_json(p);
 			return 0;
 		}
-		struct waiter *w = xzalloc(sizeof(*w));
-		w->conn = ipc_conn_ref(req->conn);
-		w->id = req->id;
-		w->next = p->waiters;
-		p->waiters = w;
-		return IPC_REPLY_DEFERRED;
+		return defer(&p->waiters, req);
 	}
 	if (h->state == STATE_STOPPED || h->state == STATE_SHUTTING_DOWN) {
 		*reply = state_json(h);
 		return 0;
 	}
-	struct waiter *w = xzalloc(sizeof(*w));
-	w->conn = ipc_conn_ref(req->conn);
-	w->id = req->id;
-	w->next = h->waiters;
-	h->waiters = w;
-	return IPC_REPLY_DEFERRED;
+	return defer(&h->waiters, req);
 }
 
 static void quit_now(struct loop *loop, void *data)

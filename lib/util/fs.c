@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <ftw.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -159,5 +161,40 @@ int fs_proc_start_time(pid_t pid, unsigned long long *start, struct error *err)
 			return error_set(err, EINVAL, "cannot parse %s", path);
 	}
 	*start = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
+/* nftw() passes no user data: its callback reports through these. The
+ * callers (the apiserver's one loop) walk one tree at a time. */
+static int64_t walk_bytes;
+static int walk_errno;
+static char *walk_failed;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_F)
+		walk_bytes += st->st_size;
+	int rc = flag == FTW_DP || flag == FTW_DNR || flag == FTW_D ? rmdir(path) : unlink(path);
+	if (rc < 0 && !walk_failed) {
+		walk_errno = errno;
+		walk_failed = xstrdup(path);
+	}
+	return 0;
+}
+
+int fs_remove_tree(const char *path, int64_t *bytes, struct error *err)
+{
+	walk_bytes = 0;
+	walk_errno = 0;
+	walk_failed = NULL;
+	int rc = nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	if (bytes)
+		*bytes = walk_bytes;
+	_cleanup_free_ char *failed = move_ptr(walk_failed);
+	if (rc < 0 && errno != ENOENT)
+		return error_errno(err, errno, "remove %s", path);
+	if (failed)
+		return error_errno(err, walk_errno, "remove %s", failed);
 	return 0;
 }

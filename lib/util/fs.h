@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* mkdir -p with mode for the created components. */
@@ -19,6 +20,11 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
  * state, files regenerated from the store). */
 int fs_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
 			  struct error *err);
+/* rm -r that stays on the file system of `path` and never follows a
+ * symbolic link; *bytes (may be NULL) gets the sizes of the regular files
+ * removed. A missing path is no error; the first entry that cannot go is.
+ * Not reentrant: one walk at a time. */
+int fs_remove_tree(const char *path, int64_t *bytes, struct error *err);
 /* Directory name / base name as new strings. */
 char *fs_dirname(const char *path);
 char *fs_basename(const char *path);

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 static void oom(void)
 {
@@ -194,6 +197,42 @@ int64_t time_parse_duration_ms(const char *text)
 		}
 	}
 	return -1;
+}
+
+void random_id(char out[RANDOM_ID_LEN + 1])
+{
+	unsigned char bytes[RANDOM_ID_LEN / 2];
+	ssize_t got;
+	do
+		got = getrandom(bytes, sizeof(bytes), 0);
+	while (got < 0 && errno == EINTR);
+	if (got != (ssize_t)sizeof(bytes)) {
+		/* Only uniqueness matters here (a clash is refused, never merged). */
+		static unsigned counter;
+		uint64_t t = (uint64_t)time_realtime_ms() ^ ((uint64_t)time_monotonic_us() << 20);
+		for (size_t i = 0; i < sizeof(bytes); i++)
+			bytes[i] = (unsigned char)(t >> ((i % 8) * 8)) ^
+				   (unsigned char)(getpid() >> (i % 4)) ^
+				   (unsigned char)(counter * 31 + i);
+		counter++;
+	}
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+}
+
+bool name_valid(const char *name)
+{
+	size_t len = strlen(name);
+	if (len < 1 || len > 128)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		bool alnum =
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+			return false;
+	}
+	return true;
 }
 
 bool str_has_prefix(const char *s, const char *prefix)

@@ -71,6 +71,15 @@ int64_t time_parse_duration_ms(const char *text);
  * into nanoseconds since the epoch; false if it is neither. */
 bool time_parse_rfc3339_ns(const char *text, int64_t *out);
 
+/* Ids of containers and names of anonymous volumes: 64 lowercase hex
+ * digits from getrandom (unique, if not random, should it fail). */
+#define RANDOM_ID_LEN 64
+void random_id(char out[RANDOM_ID_LEN + 1]);
+
+/* Container and volume names, as Docker's: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,127};
+ * never a path, never "." or "..". */
+bool name_valid(const char *name);
+
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 

@@ -21,17 +21,7 @@ setup() {
 	assert_status 0
 }
 
-teardown() {
-	local rc=0
-	if _ct_base_ok && test_apiserver_pid >/dev/null; then
-		assert_no_orphan_bundles || rc=1
-		# What a test left running would make `system stop` wait for it.
-		container rm -f --all >/dev/null 2>&1 || true
-	fi
-	image_teardown
-	common_teardown || rc=1
-	return $rc
-}
+teardown() { containers_teardown; }
 
 # --- helpers -------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-# Helpers for the image tests (images.bats): the test images, archives built
-# from them, and "nothing was left behind" checks. Load after helpers.bash.
+# Helpers for the tests that use images (images, containers, volumes): the
+# test images, archives built from them, "nothing was left behind" checks and
+# the tear-down of files that run containers. Load after helpers.bash.
 #
 # Bad archives are made from the good ones with tar, gzip, sha256sum and sed
 # only (no python, no jq).
@@ -245,4 +246,18 @@ make_rootfs() {
 	echo secret >"$d/data/secret"
 	chmod 0600 "$d/data/secret"
 	ln -s hello "$d/bin/hi"
+}
+
+# Tear-down of files that run containers: no bundle without its container,
+# nothing left running (it would make `system stop` wait for it), then the
+# image tmpfs and the common checks.
+containers_teardown() {
+	local rc=0
+	if _ct_base_ok && test_apiserver_pid >/dev/null; then
+		assert_no_orphan_bundles || rc=1
+		container rm -f --all >/dev/null 2>&1 || true
+	fi
+	image_teardown
+	common_teardown || rc=1
+	return $rc
 }

@@ -28,6 +28,30 @@ static void test_durations(void **state)
 	assert_int_equal(time_parse_duration_ms("33333333333333333"), -1);
 }
 
+static void test_names_and_ids(void **state)
+{
+	assert_true(name_valid("web"));
+	assert_true(name_valid("a.b_c-1"));
+	assert_false(name_valid(""));
+	assert_false(name_valid("."));
+	assert_false(name_valid(".."));
+	assert_false(name_valid("../x"));
+	assert_false(name_valid("-x"));
+	assert_false(name_valid("a/b"));
+	char longest[130];
+	memset(longest, 'a', 129);
+	longest[129] = '\0';
+	assert_false(name_valid(longest));
+	longest[128] = '\0';
+	assert_true(name_valid(longest));
+	char a[RANDOM_ID_LEN + 1], b[RANDOM_ID_LEN + 1];
+	random_id(a);
+	random_id(b);
+	assert_int_equal(strlen(a), RANDOM_ID_LEN);
+	assert_int_equal(strspn(a, "0123456789abcdef"), RANDOM_ID_LEN);
+	assert_string_not_equal(a, b);
+}
+
 static void test_rfc3339_parse(void **state)
 {
 	int64_t ns = 0;
@@ -159,9 +183,13 @@ static void test_timers_fire_in_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_durations),     cmocka_unit_test(test_rfc3339),
-		cmocka_unit_test(test_rfc3339_parse), cmocka_unit_test(test_error_convention),
-		cmocka_unit_test(test_atomic_write),  cmocka_unit_test(test_timers_fire_in_order),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_rfc3339_parse),
+		cmocka_unit_test(test_names_and_ids),
+		cmocka_unit_test(test_error_convention),
+		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_timers_fire_in_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
