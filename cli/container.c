@@ -1247,10 +1247,7 @@ static int exec_relay(struct cli *cli, const char *id, json_int_t pid, int maste
 	};
 	char buf[16384];
 	bool exited = false;
-	/* After the end of our input the terminal gets its end-of-file
-	 * character, and again every 50 ms (40 times at most): one that
-	 * arrives before the program switched its terminal out of canonical
-	 * mode (a shell's line editor does) turns into a NUL and is lost. */
+	/* the end of our input, again until taken (TTY_EOF_MAX) */
 	int eofs = 0;
 	while (!exited) {
 		if (window_changed) {
@@ -1265,7 +1262,7 @@ static int exec_relay(struct cli *cli, const char *id, json_int_t pid, int maste
 			call(cli, "containerKill", k, NULL, 0, NULL, 5000, &ignored);
 			error_release(&ignored);
 		}
-		int ready = poll(p, 3, eofs > 0 && eofs < 40 ? 50 : -1);
+		int ready = poll(p, 3, eofs > 0 && eofs < TTY_EOF_MAX ? TTY_EOF_INTERVAL_MS : -1);
 		if (ready < 0) {
 			if (errno == EINTR)
 				continue;

@@ -405,20 +405,17 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 	}
 }
 
-/* The terminal's end-of-file character, and again every 50 ms (40 times
- * at most) while the container runs: one that arrives before the program
- * switched its terminal out of canonical mode (a shell's line editor does)
- * turns into a NUL and is lost. */
+/* -t: the end of piped input, sent again until taken (TTY_EOF_MAX). */
 static void eof_timer(struct loop *loop, void *data)
 {
 	struct helper *h = data;
 	h->eof_timer = NULL;
-	if (h->pty_master < 0 || h->state != STATE_RUNNING || h->eofs >= 40)
+	if (h->pty_master < 0 || h->state != STATE_RUNNING || h->eofs >= TTY_EOF_MAX)
 		return;
 	if (write(h->pty_master, "\x04", 1) < 0)
 		return;
 	h->eofs++;
-	h->eof_timer = loop_add_timer(loop, 50, eof_timer, h);
+	h->eof_timer = loop_add_timer(loop, TTY_EOF_INTERVAL_MS, eof_timer, h);
 }
 
 /* With -t: the client's keystrokes go into the pty. */

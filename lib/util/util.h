@@ -71,6 +71,14 @@ int64_t time_parse_duration_ms(const char *text);
  * into nanoseconds since the epoch; false if it is neither. */
 bool time_parse_rfc3339_ns(const char *text, int64_t *out);
 
+/* After piped input to a terminal ends, its end-of-file character goes in,
+ * and again every TTY_EOF_INTERVAL_MS while the program runs (TTY_EOF_MAX
+ * times in all): one that arrives before the program switched the terminal
+ * out of canonical mode (a shell's line editor does) turns into a NUL and
+ * is lost. Used by the helper (run -t) and the CLI (exec -t). */
+#define TTY_EOF_INTERVAL_MS 50
+#define TTY_EOF_MAX	    40
+
 /* Ids of containers and names of anonymous volumes: 64 lowercase hex
  * digits from getrandom (unique, if not random, should it fail). */
 #define RANDOM_ID_LEN 64
