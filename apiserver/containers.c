@@ -835,7 +835,8 @@ int containers_create(void *ctx, struct ipc_request *req, json_t **reply, struct
 	_cleanup_free_ char *init_path =
 		xasprintf("%s/libexec/container/container-init", api->paths.install_root);
 	if (init && access(init_path, X_OK) < 0)
-		return error_errno(err, errno, "--init: %s", init_path);
+		return error_errno(err, errno, "--init: cannot run %s (reinstall container)",
+				   init_path);
 	char id[RANDOM_ID_LEN + 1];
 	random_id(id);
 	_cleanup_free_ char *default_name = xstrndup(id, 12);
